@@ -10,6 +10,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from scipy import sparse
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -22,8 +23,8 @@ def _cubic(x: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _weights(in_len: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
-    """Dense (out_len x in_len) interpolation matrix for one axis."""
+def _weights(in_len: int, out_len: int, scale: float, antialias: bool) -> sparse.csr_matrix:
+    """Sparse (out_len x in_len) interpolation matrix for one axis."""
     kernel_width = 4.0
     shrink = scale < 1 and antialias
     if shrink:
@@ -39,9 +40,9 @@ def _weights(in_len: int, out_len: int, scale: float, antialias: bool) -> np.nda
     # Symmetric (mirror) boundary, 1-based indices as in MATLAB.
     mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
     cols = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
-    matrix = np.zeros((out_len, in_len), dtype=np.float64)
-    np.add.at(matrix, (np.repeat(np.arange(out_len), taps), cols.ravel()), w.ravel())
-    return matrix
+    rows = np.repeat(np.arange(out_len), taps)
+    # Duplicate (row, col) pairs from mirrored taps are summed by the COO -> CSR conversion.
+    return sparse.coo_matrix((w.ravel(), (rows, cols.ravel())), shape=(out_len, in_len)).tocsr()
 
 
 def imresize(
@@ -75,9 +76,11 @@ def imresize(
     order = (0, 1) if scale_h <= scale_w else (1, 0)
     for axis in order:
         if axis == 0:
-            data = np.tensordot(_weights(h, out_h, scale_h, antialias), data, axes=(1, 0))
+            rows = data.shape[0]
+            flat = _weights(h, out_h, scale_h, antialias) @ data.reshape(rows, -1)
+            data = np.asarray(flat).reshape(out_h, *data.shape[1:])
         else:
-            moved = np.moveaxis(data, 1, 0)
-            moved = np.tensordot(_weights(w, out_w, scale_w, antialias), moved, axes=(1, 0))
-            data = np.moveaxis(moved, 0, 1)
+            moved = np.ascontiguousarray(np.swapaxes(data, 0, 1))
+            flat = _weights(w, out_w, scale_w, antialias) @ moved.reshape(moved.shape[0], -1)
+            data = np.swapaxes(np.asarray(flat).reshape(out_w, *moved.shape[1:]), 0, 1)
     return np.ascontiguousarray(data)

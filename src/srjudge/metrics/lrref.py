@@ -1,1 +1,115 @@
-"""Placeholder: filled in by its owner."""
+"""LR-referenced metrics: the LR input is the anchor (RefReward-SR's view; no HR needed).
+
+An SR output is *consistent* with its input when downsampling it with the assumed kernel gives
+back the LR image. We downsample with MATLAB-style antialiased bicubic (the kernel used to make
+bicubic LR sets) and compare at LR scale.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+from skimage.color import deltaE_ciede2000
+
+from srjudge.errors import SpecError
+from srjudge.images.checks import lr_scale
+from srjudge.images.color import rgb_to_lab
+from srjudge.images.resize import imresize
+from srjudge.metrics._planes import planes
+from srjudge.metrics._ssim import ssim_2d
+from srjudge.metrics.base import MetricInfo, ScoreMap, register_metric
+from srjudge.metrics.fullref import psnr_value
+
+KERNELS = ("bicubic", "area")
+
+
+def downsample_to_lr(sr: np.ndarray, lr: np.ndarray, kernel: str = "bicubic") -> np.ndarray:
+    """Downsample ``sr`` to the LR size with the assumed degradation kernel."""
+    scale = lr_scale(sr, lr)
+    if scale == 1:
+        return sr.astype(np.float64)
+    if kernel == "bicubic":
+        return imresize(sr, output_shape=lr.shape[:2])
+    if kernel == "area":
+        h, w = lr.shape[:2]
+        return sr.astype(np.float64).reshape(h, scale, w, scale, 3).mean(axis=(1, 3))
+    raise SpecError(f"kernel={kernel!r} is not one of {', '.join(KERNELS)}.")
+
+
+@register_metric(
+    MetricInfo(
+        name="lr-psnr",
+        description="LR consistency: PSNR between the SR output downsampled to LR size and the LR input.",
+        higher_is_better=True,
+        needs_lr=True,
+        value_range=(0.0, math.inf),
+        unit="dB",
+        score_map=ScoreMap("linear", 20.0, 50.0),
+    ),
+    options={"kernel": (str, "bicubic"), "channel": (str, "rgb")},
+    aliases=("lr_psnr", "lrpsnr"),
+)
+def lr_psnr(
+    sr: np.ndarray, *, hr: np.ndarray | None = None, lr: np.ndarray | None, kernel: str = "bicubic", channel: str = "rgb"
+) -> float:
+    assert lr is not None
+    down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
+    a, rng = planes(down, channel)
+    b, _ = planes(lr, channel)
+    return psnr_value(np.stack(a), np.stack(b), rng)
+
+
+@register_metric(
+    MetricInfo(
+        name="lr-ssim",
+        description="LR consistency: SSIM between the SR output downsampled to LR size and the LR input.",
+        higher_is_better=True,
+        needs_lr=True,
+        value_range=(-1.0, 1.0),
+        score_map=ScoreMap("linear", 0.0, 1.0),
+    ),
+    options={"kernel": (str, "bicubic"), "channel": (str, "gray")},
+    aliases=("lr_ssim",),
+)
+def lr_ssim(
+    sr: np.ndarray, *, hr: np.ndarray | None = None, lr: np.ndarray | None, kernel: str = "bicubic", channel: str = "gray"
+) -> float:
+    assert lr is not None
+    down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
+    a, rng = planes(down, channel)
+    b, _ = planes(lr, channel)
+    return float(np.mean([ssim_2d(x, y, rng) for x, y in zip(a, b, strict=True)]))
+
+
+def colour_shift_value(sr: np.ndarray, lr: np.ndarray, sigma: float = 1.0) -> float:
+    """Mean CIEDE2000 between low-passed SR (at LR scale) and low-passed LR.
+
+    Colour lives at low spatial frequencies; blurring both first keeps legitimate new detail and
+    residual noise from counting as a colour shift.
+    """
+    down = np.clip(downsample_to_lr(sr, lr), 0.0, 1.0)
+    blur_a = np.stack([gaussian_filter(down[..., c], sigma, mode="nearest") for c in range(3)], axis=-1)
+    blur_b = np.stack([gaussian_filter(lr[..., c].astype(np.float64), sigma, mode="nearest") for c in range(3)], -1)
+    return float(np.mean(deltaE_ciede2000(rgb_to_lab(blur_a), rgb_to_lab(blur_b))))
+
+
+@register_metric(
+    MetricInfo(
+        name="colour-shift",
+        description="Colour shift versus the LR input: mean CIEDE2000 at LR scale after a light blur.",
+        higher_is_better=False,
+        needs_lr=True,
+        value_range=(0.0, 100.0),
+        unit="dE00",
+        score_map=ScoreMap("linear", 0.0, 10.0),
+    ),
+    options={"sigma": (float, 1.0)},
+    aliases=("color-shift", "colour_shift", "color_shift"),
+)
+def colour_shift(
+    sr: np.ndarray, *, hr: np.ndarray | None = None, lr: np.ndarray | None, sigma: float = 1.0
+) -> float:
+    assert lr is not None
+    return colour_shift_value(sr, lr, sigma)

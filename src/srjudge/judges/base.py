@@ -1,0 +1,190 @@
+"""Judges turn candidate images (with an optional LR input and HR reference) into verdicts.
+
+A :class:`Verdict` is a frozen record: a 0-100 score (higher is better) or an abstention with its
+reason, the raw value, a confidence, tags, a rationale, named components and provenance.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from srjudge.errors import SizeMismatchError
+from srjudge.images.checks import check_image
+from srjudge.provenance import Provenance
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One judgement of one image."""
+
+    judge: str
+    score: float | None
+    raw: float | None
+    provenance: Provenance
+    confidence: float | None = None
+    tags: tuple[str, ...] = ()
+    rationale: str = ""
+    components: Mapping[str, float] = field(default_factory=dict)
+    abstain_reason: str | None = None
+    raw_higher_is_better: bool = True
+
+    @property
+    def abstained(self) -> bool:
+        return self.score is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "judge": self.judge,
+            "score": _json_number(self.score),
+            "raw": _json_number(self.raw),
+            "confidence": self.confidence,
+            "tags": list(self.tags),
+            "rationale": self.rationale,
+            "components": {k: _json_number(v) for k, v in self.components.items()},
+            "abstained": self.abstained,
+            "abstain_reason": self.abstain_reason,
+            "raw_higher_is_better": self.raw_higher_is_better,
+            "provenance": self.provenance.to_dict(),
+        }
+
+
+def _json_number(value: float | None) -> float | str | None:
+    """JSON has no infinity: PSNR of identical images is written as the string 'inf'."""
+    if value is None:
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return round(float(value), 6)
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    index: int
+    rank: int | None
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Candidates ordered best first; abstained candidates come last with ``rank`` None."""
+
+    judge: str
+    items: tuple[RankedItem, ...]
+
+    @property
+    def best(self) -> RankedItem:
+        return self.items[0]
+
+    def order(self) -> list[int]:
+        return [item.index for item in self.items]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    winner: Literal["A", "B", "tie"]
+    verdict_a: Verdict
+    verdict_b: Verdict
+    margin: float
+
+
+def _sort_key(item: tuple[int, Verdict]) -> tuple[int, float, float, int]:
+    index, verdict = item
+    if verdict.score is None:
+        return (1, 0.0, 0.0, index)
+    return (0, -verdict.score, -_signed_raw(verdict), index)
+
+
+def _signed_raw(verdict: Verdict) -> float:
+    """The raw value oriented so that larger is better: breaks ties of clipped 0-100 scores."""
+    if verdict.raw is None or math.isnan(verdict.raw):
+        return 0.0
+    return verdict.raw if verdict.raw_higher_is_better else -verdict.raw
+
+
+def make_ranking(judge: str, verdicts: Sequence[Verdict]) -> Ranking:
+    ordered = sorted(enumerate(verdicts), key=_sort_key)
+    items = []
+    rank = 0
+    for index, verdict in ordered:
+        rank_value: int | None = None
+        if not verdict.abstained:
+            rank += 1
+            rank_value = rank
+        items.append(RankedItem(index=index, rank=rank_value, verdict=verdict))
+    return Ranking(judge=judge, items=tuple(items))
+
+
+def check_candidates(candidates: Sequence[np.ndarray], names: Sequence[str] | None = None) -> None:
+    """Candidates of one LR input must all have the same size; name the odd ones out."""
+    if not candidates:
+        raise ValueError("no candidates to judge")
+    labels = list(names) if names is not None else [f"candidate {i}" for i in range(len(candidates))]
+    for image, label in zip(candidates, labels, strict=True):
+        check_image(image, label)
+    sizes = {c.shape[:2] for c in candidates}
+    if len(sizes) > 1:
+        listing = ", ".join(f"{label}: {c.shape[1]}x{c.shape[0]}" for c, label in zip(candidates, labels, strict=True))
+        raise SizeMismatchError(
+            f"Candidates of one LR input must all have the same size; got {listing}. "
+            "Re-run the SR step at one scale, or judge the groups separately."
+        )
+
+
+class Judge(ABC):
+    """Base class: subclasses implement :meth:`score`; candidate-aware judges override :meth:`score_many`."""
+
+    spec: str
+    config: Mapping[str, Any]
+
+    def provenance(self) -> Provenance:
+        return Provenance.of(self.spec, {"spec": self.spec, **self.config})
+
+    @abstractmethod
+    def score(self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None) -> Verdict:
+        """Judge one image."""
+
+    def score_many(
+        self, images: Sequence[np.ndarray], *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
+    ) -> list[Verdict]:
+        """Judge several images; by default each on its own."""
+        return [self.score(image, lr=lr, hr=hr) for image in images]
+
+    def rank(
+        self,
+        candidates: Sequence[np.ndarray],
+        *,
+        lr: np.ndarray | None = None,
+        hr: np.ndarray | None = None,
+        names: Sequence[str] | None = None,
+    ) -> Ranking:
+        """Order candidates of one LR input, best first."""
+        check_candidates(candidates, names)
+        return make_ranking(self.spec, self.score_many(candidates, lr=lr, hr=hr))
+
+    def compare(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        *,
+        lr: np.ndarray | None = None,
+        hr: np.ndarray | None = None,
+        tie_margin: float = 0.0,
+    ) -> Comparison:
+        """A versus B; a tie when the scores differ by at most ``tie_margin`` (or either abstains)."""
+        va, vb = self.score_many([a, b], lr=lr, hr=hr)
+        if va.score is None or vb.score is None:
+            return Comparison("tie", va, vb, 0.0)
+        margin = va.score - vb.score
+        if margin == 0.0 and tie_margin == 0.0:
+            raw_margin = _signed_raw(va) - _signed_raw(vb)
+            if raw_margin != 0.0:
+                return Comparison("A" if raw_margin > 0 else "B", va, vb, margin)
+        if abs(margin) <= tie_margin:
+            return Comparison("tie", va, vb, margin)
+        return Comparison("A" if margin > 0 else "B", va, vb, margin)

@@ -1,0 +1,336 @@
+"""``trust``: the offline default judge for ranking N candidates of one LR input (no HR, no internet).
+
+Score = 100 * veto * (w_c*C + w_n*N + w_d*D + w_a*A) / (w_c + w_n + w_d + w_a), each term in [0, 1]:
+
+- C, LR consistency: the candidate downsampled to LR size should give back the LR input
+  (PSNR at LR scale; 24 dB -> 0, 38 dB -> 1). A faithful SR output never contradicts its input.
+- N, naturalness: NIQE (lower is better; 3 -> 1, 10 -> 0), so that smooth or noisy outputs that
+  have lost natural-image statistics rank lower.
+- D, real detail: energy that the LR cannot explain (the candidate minus its own down-up-sampled
+  version) relative to the energy a natural image would carry there, extrapolated from the LR's
+  own finest octave. Saturates at 1, so inventing more detail than plausible earns nothing.
+- A, artifact suppression: penalises what looks sharp but is not detail: blockiness aligned with
+  the upscaling grid (nearest-neighbour upscales), overshoot beyond the local range of the input
+  (halos and ringing from over-sharpening) and noise above what the input carries.
+- veto, consensus: among the candidates, one whose mid-scale *structure* (the correlation term of
+  SSIM, contrast-invariant, at twice the LR resolution) disagrees with the candidates' median much
+  more than the others do is a likely semantic hallucination (a 3 that became an 8). Consensus
+  vetoes outliers (score x 0.5, tag ``semantic-outlier``); it never rewards being average, so the
+  most detailed output of a set of different models is not punished for differing in texture.
+
+Weights default to 0.30 / 0.20 / 0.25 / 0.25 and can be set in the spec (``trust:w_detail=0.4``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import correlate1d, maximum_filter, minimum_filter
+
+from srjudge.errors import SpecError, SrjudgeError
+from srjudge.images.checks import check_lr_scale
+from srjudge.images.color import rgb_to_gray
+from srjudge.images.resize import imresize
+from srjudge.judges.base import Judge, Verdict
+from srjudge.judges.registry import register_judge
+from srjudge.metrics.lrref import downsample_to_lr
+from srjudge.metrics.niqe import niqe as niqe_value
+from srjudge.metrics.noref import noise_sigma_value
+from srjudge.metrics.fullref import psnr_value
+from srjudge.spec import Spec, coerce_options
+
+DEFAULT_WEIGHTS = {"consistency": 0.30, "naturalness": 0.20, "detail": 0.25, "artifact": 0.25}
+VETO_FACTOR = 0.5
+
+
+@dataclass(frozen=True)
+class TrustFeatures:
+    """Raw measurements behind the trust terms of one candidate."""
+
+    lr_psnr: float
+    niqe: float | None
+    detail_ratio: float
+    blockiness: float
+    overshoot: float
+    noise_excess: float
+
+
+def _linear(value: float, lo: float, hi: float) -> float:
+    return float(min(1.0, max(0.0, (value - lo) / (hi - lo))))
+
+
+def _down_up(gray: np.ndarray, scale: int) -> np.ndarray:
+    """What a gray image keeps after a round trip through the LR grid."""
+    h, w = gray.shape
+    small = imresize(gray, output_shape=(h // scale, w // scale))
+    return imresize(small, output_shape=(h, w))
+
+
+def expected_detail_energy(lr_gray: np.ndarray, scale: int) -> float:
+    """Energy a natural image should carry in the log2(scale) octaves above LR Nyquist.
+
+    For natural images the band energy per octave is roughly constant (a 1/f^2 spectrum), so those
+    octaves should carry about log2(scale) times the LR's own finest octave.
+    """
+    lh, lw = lr_gray.shape
+    if min(lh, lw) < 8 or scale < 2:
+        return 0.0
+    lr_band = lr_gray - imresize(imresize(lr_gray, output_shape=(lh // 2, lw // 2)), output_shape=(lh, lw))
+    return math.log2(scale) * float(np.mean(lr_band**2)) * DETAIL_GAIN
+
+
+def detail_ratio(gray: np.ndarray, scale: int, expected: float) -> float:
+    """Energy of the candidate that the LR grid cannot explain, over the expected energy."""
+    if scale < 2 or expected <= 0.0:
+        return 0.0
+    new_energy = float(np.mean((gray - _down_up(gray, scale)) ** 2))
+    return new_energy / max(expected, 1e-8)
+
+
+DETAIL_GAIN = 1.0
+"""Calibration of the expected-detail extrapolation (set from scikit-image photos, see tests)."""
+
+
+def blockiness(gray: np.ndarray, scale: int) -> float:
+    """Step edges on the upscaling grid: gradient at cell boundaries over gradient one pixel inside.
+
+    A nearest-neighbour upscale puts all its change on the grid and none beside it; smooth
+    interpolation (bicubic) and natural detail change gradually across the boundary. 0 = none.
+    """
+    if scale < 2:
+        return 0.0
+    ratios = []
+    for axis in (0, 1):
+        diff = np.abs(np.diff(gray, axis=axis))
+        phase = np.arange(diff.shape[axis]) % scale
+        on = np.take(diff, np.flatnonzero(phase == scale - 1), axis=axis).mean()
+        beside = np.take(diff, np.flatnonzero((phase == 0) | (phase == scale - 2)), axis=axis).mean()
+        ratios.append(math.log((on + 1e-4) / (beside + 1e-4)))
+    return float(max(0.0, float(np.mean(ratios))))
+
+
+@dataclass(frozen=True)
+class EdgeRange:
+    """Local min/max of the upsampled input around its strongest edges (computed once per LR)."""
+
+    hi: np.ndarray
+    lo: np.ndarray
+    mask: np.ndarray
+
+    @classmethod
+    def of(cls, reference: np.ndarray, scale: int) -> EdgeRange:
+        size = 2 * scale + 1
+        hi = maximum_filter(reference, size=size, mode="nearest")
+        lo = minimum_filter(reference, size=size, mode="nearest")
+        grad = np.hypot(*np.gradient(reference))
+        mask = maximum_filter(grad >= np.quantile(grad, 0.9), size=scale + 1)
+        return cls(hi=hi[mask], lo=lo[mask], mask=mask)
+
+
+def overshoot(gray: np.ndarray, edges: EdgeRange) -> float:
+    """Halo and ringing at strong edges: excursion beyond the local range of the upsampled input.
+
+    Measured only along the strongest edges of the input (top 10 % gradient, widened by the
+    scale), where over-sharpening overshoots and a true sharp edge stays within the step's range;
+    inside textures, real detail may legitimately leave the blurry input's range.
+    """
+    if not edges.mask.any():
+        return 0.0
+    values = gray[edges.mask]
+    excursion = np.maximum(values - edges.hi, 0.0) + np.maximum(edges.lo - values, 0.0)
+    return float(np.mean(excursion)) / (float(np.mean(edges.hi - edges.lo)) + 1e-3)
+
+
+def _structure_map(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """Local correlation (SSIM's structure term): contrast-invariant agreement of two gray images."""
+    x = np.arange(-5, 6, dtype=np.float64)
+    taps = np.exp(-(x**2) / (2 * sigma**2))
+    taps /= taps.sum()
+
+    def blur(z: np.ndarray) -> np.ndarray:
+        return correlate1d(correlate1d(z, taps, axis=0, mode="reflect"), taps, axis=1, mode="reflect")
+
+    mu_a, mu_b = blur(a), blur(b)
+    va = np.maximum(blur(a * a) - mu_a**2, 0.0)
+    vb = np.maximum(blur(b * b) - mu_b**2, 0.0)
+    cov = blur(a * b) - mu_a * mu_b
+    c3 = (0.03**2) / 2
+    return (cov + c3) / (np.sqrt(va * vb) + c3)
+
+
+def consensus_distances(grays: Sequence[np.ndarray], lr_shape: tuple[int, int]) -> list[float]:
+    """Per candidate: 1 - mean of the worst 5 % of its structural agreement with the median candidate."""
+    h, w = lr_shape
+    mid = [imresize(g, output_shape=(2 * h, 2 * w)) for g in grays]
+    median = np.median(np.stack(mid), axis=0)
+    out = []
+    for m in mid:
+        agreement = _structure_map(m, median).ravel()
+        k = max(1, agreement.size // 20)
+        out.append(float(1.0 - np.mean(np.partition(agreement, k)[:k])))
+    return out
+
+
+def consensus_vetoes(distances: Sequence[float], *, z: float = 3.5, floor: float = 0.35) -> list[bool]:
+    """Robust outliers: far above the median distance (in MAD units) and above an absolute floor."""
+    d = np.asarray(distances, dtype=np.float64)
+    if d.size < 3:
+        return [False] * d.size
+    med = float(np.median(d))
+    mad = float(np.median(np.abs(d - med))) * 1.4826 + 0.02
+    return [bool(v > floor and (v - med) / mad > z) for v in d]
+
+
+class TrustJudge(Judge):
+    def __init__(
+        self,
+        *,
+        w_consistency: float = DEFAULT_WEIGHTS["consistency"],
+        w_naturalness: float = DEFAULT_WEIGHTS["naturalness"],
+        w_detail: float = DEFAULT_WEIGHTS["detail"],
+        w_artifact: float = DEFAULT_WEIGHTS["artifact"],
+        consensus: bool = True,
+    ) -> None:
+        weights = {
+            "consistency": w_consistency,
+            "naturalness": w_naturalness,
+            "detail": w_detail,
+            "artifact": w_artifact,
+        }
+        if any(not (v >= 0 and math.isfinite(v)) for v in weights.values()) or sum(weights.values()) <= 0:
+            raise SpecError(f"trust weights must be non-negative with a positive sum; got {weights}.")
+        self.weights = weights
+        self.consensus = consensus
+        self.config: dict[str, Any] = {**{f"w_{k}": v for k, v in weights.items()}, "consensus": consensus}
+        changed = [f"w_{k}={v:g}" for k, v in weights.items() if v != DEFAULT_WEIGHTS[k]]
+        if not consensus:
+            changed.append("consensus=false")
+        self.spec = "trust" + (":" + ",".join(changed) if changed else "")
+
+    def features(self, images: Sequence[np.ndarray], lr: np.ndarray) -> list[TrustFeatures]:
+        """Raw measurements for each candidate; what depends on the LR alone is computed once."""
+        scale = check_lr_scale(images[0], lr, "SR candidate", "LR input")
+        for image in images[1:]:
+            check_lr_scale(image, lr, "SR candidate", "LR input")
+        lr_gray = rgb_to_gray(lr)
+        shape = images[0].shape[:2]
+        expected = expected_detail_energy(lr_gray, scale)
+        edges = EdgeRange.of(imresize(lr_gray, output_shape=shape), scale) if scale > 1 else None
+        noise_in = max(noise_sigma_value(lr), 1.0)
+        lr64 = lr.astype(np.float64)
+        out = []
+        for image in images:
+            gray = rgb_to_gray(image)
+            down = np.clip(downsample_to_lr(image, lr), 0.0, 1.0)
+            try:
+                niqe: float | None = niqe_value(image)
+            except SrjudgeError:
+                niqe = None  # smaller than NIQE's 96x96 blocks: the term is dropped and the verdict says so
+            out.append(
+                TrustFeatures(
+                    lr_psnr=psnr_value(down, lr64),
+                    niqe=niqe,
+                    detail_ratio=detail_ratio(gray, scale, expected),
+                    blockiness=blockiness(gray, scale),
+                    overshoot=overshoot(gray, edges) if edges is not None else 0.0,
+                    noise_excess=max(0.0, noise_sigma_value(image) - noise_in),
+                )
+            )
+        return out
+
+    @staticmethod
+    def terms(f: TrustFeatures) -> dict[str, float]:
+        terms = {
+            "consistency": _linear(f.lr_psnr, 24.0, 38.0),
+            "detail": min(1.0, math.sqrt(max(f.detail_ratio, 0.0))),
+            "artifact": math.exp(-(2.0 * max(0.0, f.blockiness - 0.2) + 8.0 * f.overshoot + 0.15 * f.noise_excess)),
+        }
+        if f.niqe is not None:
+            terms["naturalness"] = _linear(-f.niqe, -10.0, -3.0)
+        return terms
+
+    def score(self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None) -> Verdict:
+        return self.score_many([image], lr=lr, hr=hr)[0]
+
+    def score_many(
+        self, images: Sequence[np.ndarray], *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
+    ) -> list[Verdict]:
+        if lr is None:
+            raise SrjudgeError("The trust judge anchors every candidate on its LR input: give it (--lr).")
+        if not images:
+            return []
+        features = self.features(images, lr)
+        vetoes = [False] * len(images)
+        distances: list[float] = [0.0] * len(images)
+        if self.consensus and len(images) >= 3:
+            distances = consensus_distances([rgb_to_gray(i) for i in images], lr.shape[:2])
+            vetoes = consensus_vetoes(distances)
+        verdicts = []
+        for f, vetoed, dist in zip(features, vetoes, distances, strict=True):
+            terms = self.terms(f)
+            used = {k: w for k, w in self.weights.items() if k in terms and w > 0}
+            base = sum(used[k] * terms[k] for k in used) / sum(used.values())
+            value = base * (VETO_FACTOR if vetoed else 1.0)
+            tags = []
+            if vetoed:
+                tags.append("semantic-outlier")
+            if f.blockiness > 0.5:
+                tags.append("blockiness")
+            if f.overshoot > 0.02:
+                tags.append("ringing")
+            if f.noise_excess > 3.0:
+                tags.append("noise")
+            if terms["consistency"] < 0.3:
+                tags.append("lr-inconsistent")
+            if f.detail_ratio < 0.1:
+                tags.append("blur")
+            rationale = "; ".join(f"{k} {v:.2f}" for k, v in terms.items())
+            if vetoed:
+                rationale += f"; structure disagrees with the other candidates (distance {dist:.2f}): score halved"
+            if f.niqe is None:
+                rationale += "; naturalness omitted (image smaller than NIQE's 96x96 blocks)"
+            components = {
+                **terms,
+                "consensus_distance": dist,
+                "lr_psnr": f.lr_psnr,
+                "detail_ratio": f.detail_ratio,
+                "blockiness": f.blockiness,
+                "overshoot": f.overshoot,
+                "noise_excess": f.noise_excess,
+            }
+            if f.niqe is not None:
+                components["niqe"] = f.niqe
+            verdicts.append(
+                Verdict(
+                    judge=self.spec,
+                    score=100.0 * value,
+                    raw=value,
+                    provenance=self.provenance(),
+                    tags=tuple(tags),
+                    rationale=rationale,
+                    components=components,
+                )
+            )
+        return verdicts
+
+
+@register_judge(
+    "trust",
+    "Offline default: LR consistency, NIQE naturalness, real detail, artifact suppression, consensus veto.",
+    needs_lr=True,
+)
+def _make_trust(spec: Spec) -> Judge:
+    schema = {
+        "w_consistency": float,
+        "w_naturalness": float,
+        "w_detail": float,
+        "w_artifact": float,
+        "consensus": bool,
+    }
+    if spec.arg is not None:
+        raise SpecError(f"trust takes key=value options only; got {spec.arg!r}.")
+    return TrustJudge(**coerce_options(spec, schema, kind="judge"))
