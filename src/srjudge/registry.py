@@ -51,8 +51,9 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str) -> str:
         known = sorted(self._entries)
-        close = difflib.get_close_matches(name.lower(), [*known, *self._aliases], n=3, cutoff=0.5)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        close = difflib.get_close_matches(name.lower(), [*known, *self._aliases], n=5, cutoff=0.7)
+        suggestions = list(dict.fromkeys(self._aliases.get(c, c) for c in close))[:3]
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
         return f"Unknown {self.kind} {name!r}.{hint} Available: {', '.join(known)}."
 
     def names(self) -> list[str]:

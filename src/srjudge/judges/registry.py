@@ -47,7 +47,7 @@ def create_judge(spec: str | Spec) -> Judge:
 
         return MetricJudge.from_spec(parsed)
     known = sorted([*JUDGES.names(), *METRICS.names()])
-    close = difflib.get_close_matches(parsed.name, known, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(parsed.name, known, n=3, cutoff=0.7)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise UnknownNameError(f"Unknown judge {parsed.name!r}.{hint} Available: {', '.join(known)}.")
 

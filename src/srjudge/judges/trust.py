@@ -4,7 +4,7 @@ Score = 100 * veto * (w_c*C + w_n*N + w_d*D + w_a*A) / (w_c + w_n + w_d + w_a), 
 
 - C, LR consistency: the candidate downsampled to LR size should give back the LR input
   (PSNR at LR scale; 24 dB -> 0, 38 dB -> 1). A faithful SR output never contradicts its input.
-- N, naturalness: NIQE (lower is better; 3 -> 1, 10 -> 0), so that smooth or noisy outputs that
+- N, naturalness: NIQE (lower is better; 3 -> 1, 12 -> 0), so that smooth or noisy outputs that
   have lost natural-image statistics rank lower.
 - D, real detail: energy that the LR cannot explain (the candidate minus its own down-up-sampled
   version) relative to the energy a natural image would carry there, extrapolated from the LR's
@@ -250,7 +250,7 @@ class TrustJudge(Judge):
             "artifact": math.exp(-(2.0 * max(0.0, f.blockiness - 0.2) + 8.0 * f.overshoot + 0.15 * f.noise_excess)),
         }
         if f.niqe is not None:
-            terms["naturalness"] = _linear(-f.niqe, -10.0, -3.0)
+            terms["naturalness"] = _linear(-f.niqe, -12.0, -3.0)
         return terms
 
     def score(self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None) -> Verdict:

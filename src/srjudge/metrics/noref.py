@@ -8,6 +8,7 @@ reference is counted, energy below it is not (blur is not an artifact of this ki
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pywt
@@ -92,7 +93,10 @@ def sharpness(sr: np.ndarray, *, hr: np.ndarray | None = None, lr: np.ndarray | 
 
 def noise_sigma_value(image: np.ndarray) -> float:
     """Gaussian noise standard deviation in 8-bit units (wavelet MAD estimate of Donoho and Johnstone)."""
-    return float(estimate_sigma(rgb_to_gray(image))) * 255.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # flat image: empty detail band
+        sigma = float(estimate_sigma(rgb_to_gray(image)))
+    return 0.0 if math.isnan(sigma) else sigma * 255.0  # NaN on a perfectly flat image: no noise
 
 
 @register_metric(

@@ -1,0 +1,268 @@
+"""The ``srjudge`` command: maps arguments to library calls; errors print as one clear line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from srjudge.errors import SrjudgeError
+
+app = typer.Typer(
+    name="srjudge",
+    help="Judge super-resolution outputs: calibrated metrics, a trustworthiness score, VLM judges.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class ScoreFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class RankFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _emit(text: str, out_file: Path | None) -> None:
+    if out_file is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text)
+        err.print(f"wrote {out_file}")
+
+
+def _fmt(value: float | str | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return f"{value:.{digits}g}"
+
+
+@app.command("judges")
+def judges_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """List judges and metrics with their metadata."""
+    from srjudge.judges import list_judges
+    from srjudge.metrics import list_metrics
+
+    judges = list_judges()
+    metrics = list_metrics()
+    if as_json:
+        payload = {
+            "judges": [
+                {"name": j.name, "description": j.description, "needs_lr": j.needs_lr, "needs_hr": j.needs_hr}
+                for j in judges
+            ],
+            "metrics": [m.to_dict() for m in metrics],
+        }
+        _emit(json.dumps(payload, indent=2), None)
+        return
+    table = Table(title="Judges (every metric below is a judge too)")
+    for col in ("name", "needs", "description"):
+        table.add_column(col)
+    for j in judges:
+        needs = ", ".join(n for n, flag in (("LR", j.needs_lr), ("HR", j.needs_hr)) if flag) or "-"
+        table.add_row(j.name, needs, j.description)
+    out.print(table)
+    table = Table(title="Metrics")
+    for col in ("name", "better", "needs", "range", "description"):
+        table.add_column(col)
+    for m in metrics:
+        needs = [n for n, flag in (("HR", m.needs_hr), ("LR", m.needs_lr), ("weights", m.needs_weights)) if flag]
+        rng = f"{m.value_range[0]:g}..{m.value_range[1]:g}" if m.value_range else "-"
+        table.add_row(m.name, "higher" if m.higher_is_better else "lower", ", ".join(needs) or "-", rng, m.description)
+    out.print(table)
+
+
+@app.command("score")
+def score_cmd(
+    images: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
+    judge: Annotated[str, typer.Option("--judge", "-j", help="Judge or metric spec, e.g. niqe, trust.")] = "niqe",
+    lr: Annotated[Path | None, typer.Option("--lr", help="The LR input (LR-referenced judges).")] = None,
+    hr: Annotated[Path | None, typer.Option("--hr", help="The HR reference (full-reference metrics).")] = None,
+    fmt: Annotated[ScoreFormat, typer.Option("--format", "-f", help="Output format.")] = ScoreFormat.table,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse larger images.")] = 100_000_000,
+) -> None:
+    """Score images one by one: one record per image with path, value, score and tags."""
+    from srjudge.images.io import expand_image_paths
+    from srjudge.judges import create_judge
+    from srjudge.select.files import SCORES_SCHEMA, score_files
+
+    paths = expand_image_paths(images, recursive=recursive)
+    the_judge = create_judge(judge)
+    with _progress() as progress:
+        task = progress.add_task(f"scoring with {the_judge.spec}", total=len(paths))
+        records = score_files(
+            paths,
+            the_judge,
+            lr_path=lr,
+            hr_path=hr,
+            max_pixels=max_pixels,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
+    if fmt is ScoreFormat.json:
+        payload = {"schema": SCORES_SCHEMA, "judge": the_judge.spec, "records": [r.to_dict() for r in records]}
+        _emit(json.dumps(payload, indent=2), out_file)
+    elif fmt is ScoreFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["path", "judge", "value", "score", "tags", "abstained", "rationale"])
+        for r in records:
+            d = r.to_dict()
+            writer.writerow([r.path, d["judge"], d["raw"], d["score"], ";".join(d["tags"]), d["abstained"], d["rationale"]])
+        _emit(buffer.getvalue(), out_file)
+    else:
+        table = Table(title=f"judge: {the_judge.spec}")
+        for col in ("path", "value", "score", "tags"):
+            table.add_column(col, overflow="fold")
+        for r in records:
+            d = r.to_dict()
+            table.add_row(r.path, _fmt(d["raw"]), _fmt(d["score"], 3), ", ".join(d["tags"]) or "-")
+        if out_file:
+            with out_file.open("w") as handle:
+                Console(file=handle, width=160).print(table)
+            err.print(f"wrote {out_file}")
+        else:
+            out.print(table)
+
+
+@app.command("rank")
+def rank_cmd(
+    candidates: Annotated[list[str], typer.Argument(help="Candidate SR images of one LR input (files, folders, globs).")],
+    lr: Annotated[Path | None, typer.Option("--lr", help="The LR input the candidates were made from.")] = None,
+    hr: Annotated[Path | None, typer.Option("--hr", help="An HR reference, if one exists.")] = None,
+    judge: Annotated[str, typer.Option("--judge", "-j", help="Judge or metric spec.")] = "trust",
+    fmt: Annotated[RankFormat, typer.Option("--format", "-f", help="Output format.")] = RankFormat.table,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse larger images.")] = 100_000_000,
+) -> None:
+    """Rank candidates of one LR input, best first (JSON schema srjudge.ranking/1)."""
+    from srjudge.images.io import expand_image_paths
+    from srjudge.judges import create_judge
+    from srjudge.select.files import rank_files
+
+    paths = expand_image_paths(candidates)
+    result = rank_files(paths, create_judge(judge), lr_path=lr, hr_path=hr, max_pixels=max_pixels)
+    if fmt is RankFormat.json:
+        _emit(json.dumps(result.to_dict(), indent=2), out_file)
+        return
+    table = Table(title=f"ranking by {result.ranking.judge}" + (f" (LR: {lr})" if lr else ""))
+    for col in ("rank", "path", "score", "tags"):
+        table.add_column(col, overflow="fold")
+    for c in result.to_dict()["candidates"]:
+        table.add_row(str(c["rank"] or "-"), c["path"], _fmt(c["score"], 3), ", ".join(c["tags"]) or "-")
+    out.print(table)
+
+
+@app.command("degrade")
+def degrade_cmd(
+    hr_dir: Annotated[list[str], typer.Argument(help="HR images: files, folders or glob patterns.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for LR images and records.")],
+    pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="realesrgan, face or bicubic.")] = "realesrgan",
+    scale: Annotated[int, typer.Option("--scale", "-s", help="Downscaling factor: 2, 3 or 4.")] = 4,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed; each image derives its own.")] = 0,
+    crop: Annotated[bool, typer.Option("--crop", help="Crop HR to a multiple of the scale (recorded).")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+) -> None:
+    """Synthesise LR inputs from HR images, with a JSON record per image and a run CSV."""
+    from srjudge.degrade import degrade_folder
+    from srjudge.images.io import expand_image_paths
+
+    paths = expand_image_paths(hr_dir, recursive=recursive)
+    roots = [Path(item) for item in hr_dir if Path(item).is_dir()]
+    with _progress() as progress:
+        task = progress.add_task(f"degrading ({pipeline}, x{scale})", total=len(paths))
+        summary = degrade_folder(
+            paths,
+            out_dir,
+            pipeline=pipeline,
+            scale=scale,
+            seed=seed,
+            crop=crop,
+            progress=lambda done, total, item: progress.update(task, completed=done),
+            root=roots[0] if len(roots) == 1 and recursive else None,
+        )
+    err.print(
+        f"{summary.written} written, {summary.skipped} already done (resumed), {len(summary.failed)} failed; "
+        f"records in {summary.csv_path}"
+    )
+    for item in summary.failed:
+        err.print(f"[red]failed:[/] {item}")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("srjudge-out/demo"),
+    judge: Annotated[str, typer.Option("--judge", "-j", help="Judge spec.")] = "trust",
+    pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="Degradation pipeline.")] = "face",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the degradations.")] = 0,
+) -> None:
+    """Degrade bundled photos, make candidate upscalings, rank them, save the best and a report."""
+    from srjudge.demo import run_demo
+
+    items = run_demo(out_dir, judge_spec=judge, pipeline=pipeline, seed=seed, log=lambda m: err.print(m))
+    for item in items:
+        table = Table(title=f"{item.photo}: candidates ranked by {item.result.ranking.judge}")
+        for col in ("rank", "candidate", "score", "tags", "PSNR vs HR*", "SSIM vs HR*"):
+            table.add_column(col)
+        for c in item.result.to_dict()["candidates"]:
+            name = Path(c["path"]).stem
+            ref = item.reference[name]
+            table.add_row(
+                str(c["rank"]), name, _fmt(c["score"], 3), ", ".join(c["tags"]) or "-",
+                f"{ref['psnr']:.2f}", f"{ref['ssim']:.4f}",
+            )
+        out.print(table)
+    out.print("* the HR photo is a check the judge never sees.")
+    out.print(f"Report: {out_dir / 'report.json'}; best images: {out_dir}/<photo>/best.png")
+
+
+def main() -> None:
+    """Entry point: library errors become one line on stderr and exit status 2."""
+    try:
+        app()
+    except SrjudgeError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

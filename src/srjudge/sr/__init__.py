@@ -1,0 +1,1 @@
+"""Super-resolution backends that make candidates. Today: classical upscalers for the demo and tests."""

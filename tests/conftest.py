@@ -1,0 +1,34 @@
+"""Shared fixtures: every test is seeded; small bundled photos as test images."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from srjudge.demo import bundled_photo
+from srjudge.images.resize import imresize
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything() -> None:
+    random.seed(0)
+    np.random.seed(0)
+
+
+def q8(image: np.ndarray) -> np.ndarray:
+    """Quantise to 8-bit levels (as a saved PNG)."""
+    return (np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """256x256 crop of scikit-image's astronaut (bundled in its wheel), float RGB."""
+    return bundled_photo("astronaut")
+
+
+@pytest.fixture(scope="session")
+def astronaut_lr(astronaut: np.ndarray) -> np.ndarray:
+    """Bicubic x4 LR of the astronaut crop, 8-bit quantised (64x64)."""
+    return q8(imresize(astronaut, 0.25))

@@ -1,0 +1,125 @@
+"""The command line, run as a user would: real subprocesses, exit codes, outputs, no tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srjudge.demo import bundled_photo
+from srjudge.images.io import save_png
+from srjudge.images.resize import imresize
+from srjudge.sr import classical
+
+from conftest import q8
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "srjudge.cli.main", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def candidates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cands")
+    hr = bundled_photo("chelsea")
+    lr = q8(imresize(hr, 0.25))
+    save_png(root / "hr.png", hr)
+    save_png(root / "lr.png", lr)
+    save_png(root / "odd.png", lr[:, :60])
+    save_png(root / "c" / "bicubic.png", classical.bicubic(lr, 4))
+    save_png(root / "c" / "nearest.png", classical.nearest(lr, 4))
+    save_png(root / "c" / "truth.png", hr)
+    return root
+
+
+def test_judges_lists_metadata() -> None:
+    result = run("judges", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert {"trust", "tws"} <= {j["name"] for j in payload["judges"]}
+    psnr = next(m for m in payload["metrics"] if m["name"] == "psnr")
+    assert psnr["higher_is_better"] is True and psnr["needs_hr"] is True
+    assert "trust" in run("judges").stdout
+
+
+def test_score_formats(candidates: Path) -> None:
+    folder = str(candidates / "c")
+    as_json = json.loads(run("score", folder, "--judge", "psnr", "--hr", str(candidates / "hr.png"), "-f", "json").stdout)
+    assert as_json["schema"] == "srjudge.scores/1" and len(as_json["records"]) == 3
+    by_name = {Path(r["path"]).stem: r for r in as_json["records"]}
+    assert by_name["truth"]["raw"] == "inf" and by_name["bicubic"]["raw"] > by_name["nearest"]["raw"]
+    rows = list(csv.DictReader(io.StringIO(run("score", str(candidates / "c" / "*.png"), "-j", "niqe", "-f", "csv").stdout)))
+    assert [Path(r["path"]).stem for r in rows] == ["bicubic", "nearest", "truth"]
+    assert all(float(r["value"]) > 0 for r in rows)
+    table = run("score", folder, "-j", "sharpness")
+    assert table.returncode == 0 and "nearest" in table.stdout
+
+
+def test_rank_json_is_stable(candidates: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ranking.json"
+    result = run("rank", str(candidates / "c"), "--lr", str(candidates / "lr.png"), "-f", "json", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    ranking = json.loads(out.read_text())
+    assert ranking["schema"] == "srjudge.ranking/1" and ranking["judge"] == "trust"
+    assert [c["rank"] for c in ranking["candidates"]] == [1, 2, 3]
+    assert Path(ranking["candidates"][0]["path"]).stem == "truth"
+    assert Path(ranking["candidates"][-1]["path"]).stem == "nearest"
+    assert set(ranking["candidates"][0]) >= {"rank", "path", "score", "raw", "tags", "rationale", "components"}
+    # Same inputs, same bytes: the ranking JSON is deterministic.
+    again = run("rank", str(candidates / "c"), "--lr", str(candidates / "lr.png"), "-f", "json")
+    assert json.loads(again.stdout) == ranking
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["score", "missing.png"], "missing.png: no such file"),
+        (["score", "{c}", "--judge", "nique"], "Did you mean: niqe"),
+        (["score", "{c}", "--judge", "psnr"], "give one (--hr)"),
+        (["rank", "{c}", "--lr", "{odd}"], "integer factor"),
+        (["score", "{c}", "--judge", "psnr:chanel=y", "--hr", "{hr}"], "Unknown option(s) chanel"),
+    ],
+)
+def test_errors_are_one_clear_line(candidates: Path, args: list[str], message: str) -> None:
+    filled = [a.format(c=candidates / "c", hr=candidates / "hr.png", odd=candidates / "odd.png") for a in args]
+    result = run(*filled)
+    assert result.returncode == 2
+    assert message in result.stderr.replace("\n", " ")
+    assert "Traceback" not in result.stderr
+
+
+def test_degrade_writes_records_and_resumes(candidates: Path, tmp_path: Path) -> None:
+    hr_dir = tmp_path / "hr"
+    save_png(hr_dir / "a.png", bundled_photo("coffee"))
+    out = tmp_path / "lr"
+    first = run("degrade", str(hr_dir), "--out", str(out), "--pipeline", "realesrgan", "--scale", "4", "--seed", "3")
+    assert first.returncode == 0, first.stderr
+    assert (out / "a.png").is_file() and (out / "a.json").is_file() and (out / "degradations.csv").is_file()
+    record = json.loads((out / "a.json").read_text())
+    assert record["pipeline"] == "realesrgan" and record["scale"] == 4
+    second = run("degrade", str(hr_dir), "--out", str(out), "--seed", "3")
+    assert "1 already done" in second.stderr
+    bad = run("degrade", str(hr_dir), "--out", str(out), "--pipeline", "realesrgn")
+    assert bad.returncode == 2 and "Did you mean: realesrgan" in bad.stderr
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    result = run("demo", "--out", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert report["schema"] == "srjudge.demo/1" and len(report["photos"]) == 3
+    for photo in report["photos"]:
+        assert Path(photo["best"]).is_file()
+        assert (tmp_path / "demo" / photo["photo"] / "best.png").is_file()
+        names = [Path(c["path"]).stem for c in photo["ranking"]["candidates"]]
+        assert len(names) == 6 and names.index("nearest") >= 3, names  # blocky output never near the top
+    assert "ranked by trust" in result.stdout
+    assert np.isfinite(report["photos"][0]["reference"]["bicubic"]["psnr"])

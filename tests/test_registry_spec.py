@@ -1,0 +1,48 @@
+"""Spec parsing and the generic registry's did-you-mean errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from srjudge.errors import SpecError, UnknownNameError
+from srjudge.provenance import config_hash
+from srjudge.registry import Registry
+from srjudge.spec import Spec, coerce_options, parse_spec
+
+
+def test_parse_spec_forms() -> None:
+    assert parse_spec("niqe") == Spec("niqe")
+    assert parse_spec(" TWS:clip=/m/clip, w_semantic=0.5 ") == Spec("tws", None, {"clip": "/m/clip", "w_semantic": "0.5"})
+    assert parse_spec("reward:/runs/rm,device=cuda") == Spec("reward", "/runs/rm", {"device": "cuda"})
+    assert str(parse_spec("reward:/runs/rm,device=cuda")) == "reward:/runs/rm,device=cuda"
+
+
+@pytest.mark.parametrize("bad,match", [("", "Empty spec"), ("a:x,,y=1", "stray comma"), ("a:x=1,y", "has no '='"), ("a:x=1,x=2", "given twice")])
+def test_parse_spec_errors(bad: str, match: str) -> None:
+    with pytest.raises(SpecError, match=match):
+        parse_spec(bad)
+
+
+def test_coerce_options() -> None:
+    spec = parse_spec("x:n=3,f=0.5,b=yes,s=hi")
+    assert coerce_options(spec, {"n": int, "f": float, "b": bool, "s": str}, kind="judge") == {
+        "n": 3, "f": 0.5, "b": True, "s": "hi"
+    }
+    with pytest.raises(SpecError, match="b='maybe'.*not a valid bool"):
+        coerce_options(parse_spec("x:b=maybe"), {"b": bool}, kind="judge")
+
+
+def test_registry_did_you_mean_and_aliases() -> None:
+    reg: Registry[int] = Registry("thing")
+    reg.add("niqe", 1, aliases=("niqe-matlab",))
+    reg.add("brisque", 2)
+    assert reg.get("NIQE") == 1 and reg.get("niqe-matlab") == 1 and "brisque" in reg
+    with pytest.raises(UnknownNameError) as info:
+        reg.get("nique")
+    assert str(info.value) == "Unknown thing 'nique'. Did you mean: niqe? Available: brisque, niqe."
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.add("niqe", 3)
+
+
+def test_config_hash_is_order_independent() -> None:
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1}) != config_hash({"a": 1, "b": 3})
