@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from srjudge.demo import bundled_photo
+from srjudge.images.io import quantize_8bit
 from srjudge.images.resize import imresize
 
 
@@ -17,9 +18,7 @@ def _seed_everything() -> None:
     np.random.seed(0)
 
 
-def q8(image: np.ndarray) -> np.ndarray:
-    """Quantise to 8-bit levels (as a saved PNG)."""
-    return (np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+q8 = quantize_8bit
 
 
 @pytest.fixture(scope="session")

@@ -12,17 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import q8
 from srjudge.demo import bundled_photo
 from srjudge.images.io import save_png
 from srjudge.images.resize import imresize
 from srjudge.sr import classical
 
-from conftest import q8
-
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "srjudge.cli.main", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "srjudge.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -52,11 +55,17 @@ def test_judges_lists_metadata() -> None:
 
 def test_score_formats(candidates: Path) -> None:
     folder = str(candidates / "c")
-    as_json = json.loads(run("score", folder, "--judge", "psnr", "--hr", str(candidates / "hr.png"), "-f", "json").stdout)
+    as_json = json.loads(
+        run("score", folder, "--judge", "psnr", "--hr", str(candidates / "hr.png"), "-f", "json").stdout
+    )
     assert as_json["schema"] == "srjudge.scores/1" and len(as_json["records"]) == 3
     by_name = {Path(r["path"]).stem: r for r in as_json["records"]}
     assert by_name["truth"]["raw"] == "inf" and by_name["bicubic"]["raw"] > by_name["nearest"]["raw"]
-    rows = list(csv.DictReader(io.StringIO(run("score", str(candidates / "c" / "*.png"), "-j", "niqe", "-f", "csv").stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(run("score", str(candidates / "c" / "*.png"), "-j", "niqe", "-f", "csv").stdout)
+        )
+    )
     assert [Path(r["path"]).stem for r in rows] == ["bicubic", "nearest", "truth"]
     assert all(float(r["value"]) > 0 for r in rows)
     table = run("score", folder, "-j", "sharpness")
@@ -65,14 +74,24 @@ def test_score_formats(candidates: Path) -> None:
 
 def test_rank_json_is_stable(candidates: Path, tmp_path: Path) -> None:
     out = tmp_path / "ranking.json"
-    result = run("rank", str(candidates / "c"), "--lr", str(candidates / "lr.png"), "-f", "json", "-o", str(out))
+    result = run(
+        "rank", str(candidates / "c"), "--lr", str(candidates / "lr.png"), "-f", "json", "-o", str(out)
+    )
     assert result.returncode == 0, result.stderr
     ranking = json.loads(out.read_text())
     assert ranking["schema"] == "srjudge.ranking/1" and ranking["judge"] == "trust"
     assert [c["rank"] for c in ranking["candidates"]] == [1, 2, 3]
     assert Path(ranking["candidates"][0]["path"]).stem == "truth"
     assert Path(ranking["candidates"][-1]["path"]).stem == "nearest"
-    assert set(ranking["candidates"][0]) >= {"rank", "path", "score", "raw", "tags", "rationale", "components"}
+    assert set(ranking["candidates"][0]) >= {
+        "rank",
+        "path",
+        "score",
+        "raw",
+        "tags",
+        "rationale",
+        "components",
+    }
     # Same inputs, same bytes: the ranking JSON is deterministic.
     again = run("rank", str(candidates / "c"), "--lr", str(candidates / "lr.png"), "-f", "json")
     assert json.loads(again.stdout) == ranking
@@ -89,7 +108,9 @@ def test_rank_json_is_stable(candidates: Path, tmp_path: Path) -> None:
     ],
 )
 def test_errors_are_one_clear_line(candidates: Path, args: list[str], message: str) -> None:
-    filled = [a.format(c=candidates / "c", hr=candidates / "hr.png", odd=candidates / "odd.png") for a in args]
+    filled = [
+        a.format(c=candidates / "c", hr=candidates / "hr.png", odd=candidates / "odd.png") for a in args
+    ]
     result = run(*filled)
     assert result.returncode == 2
     assert message in result.stderr.replace("\n", " ")
@@ -100,7 +121,9 @@ def test_degrade_writes_records_and_resumes(candidates: Path, tmp_path: Path) ->
     hr_dir = tmp_path / "hr"
     save_png(hr_dir / "a.png", bundled_photo("coffee"))
     out = tmp_path / "lr"
-    first = run("degrade", str(hr_dir), "--out", str(out), "--pipeline", "realesrgan", "--scale", "4", "--seed", "3")
+    first = run(
+        "degrade", str(hr_dir), "--out", str(out), "--pipeline", "realesrgan", "--scale", "4", "--seed", "3"
+    )
     assert first.returncode == 0, first.stderr
     assert (out / "a.png").is_file() and (out / "a.json").is_file() and (out / "degradations.csv").is_file()
     record = json.loads((out / "a.json").read_text())

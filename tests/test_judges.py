@@ -9,6 +9,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import srjudge
+from conftest import q8
 from srjudge.errors import SizeMismatchError, SpecError, SrjudgeError, UnknownNameError
 from srjudge.images.resize import imresize
 from srjudge.judges import Verdict, create_judge, list_judges
@@ -16,8 +17,6 @@ from srjudge.judges.base import make_ranking
 from srjudge.judges.trust import blockiness, consensus_vetoes
 from srjudge.provenance import Provenance
 from srjudge.sr import classical
-
-from conftest import q8
 
 
 def _verdict(score: float | None, raw: float | None = None) -> Verdict:

@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 import pytest
-from calibration import calibration_dir
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio as sk_psnr
 from skimage.metrics import structural_similarity as sk_ssim
 
+from calibration import calibration_dir
 from srjudge.errors import SizeMismatchError, SpecError, SrjudgeError, UnknownNameError
 from srjudge.images.color import rgb_to_gray_uint8, rgb_to_y
 from srjudge.images.resize import imresize
@@ -145,9 +145,17 @@ def test_sharpness_and_noise(astronaut: np.ndarray) -> None:
 
 def test_metric_metadata_and_scores() -> None:
     infos = {m.name: m for m in list_metrics()}
-    assert {"psnr", "ssim", "ms-ssim", "edge-ssim", "lr-psnr", "lr-ssim", "colour-shift", "niqe", "brisque"} <= set(
-        infos
-    )
+    assert {
+        "psnr",
+        "ssim",
+        "ms-ssim",
+        "edge-ssim",
+        "lr-psnr",
+        "lr-ssim",
+        "colour-shift",
+        "niqe",
+        "brisque",
+    } <= set(infos)
     assert infos["psnr"].higher_is_better and infos["psnr"].needs_hr and not infos["psnr"].lower_better
     assert infos["niqe"].lower_better and not infos["niqe"].needs_hr
     assert infos["lr-psnr"].needs_lr
@@ -163,7 +171,7 @@ def test_metric_spec_errors() -> None:
         create_metric("psnrr")
     with pytest.raises(SpecError, match=r"Unknown option\(s\) chanel.*Allowed: channel, crop_border"):
         create_metric("psnr:chanel=y")
-    with pytest.raises(SpecError, match="crop_border='four'.*not a valid int"):
+    with pytest.raises(SpecError, match=r"crop_border='four'.*not a valid int"):
         create_metric("psnr:crop_border=four")
     with pytest.raises(SpecError, match="not one of rgb, y, gray"):
         create_metric("psnr:channel=lab")(np.zeros((8, 8, 3)), hr=np.zeros((8, 8, 3)))

@@ -12,12 +12,22 @@ from srjudge.spec import Spec, coerce_options, parse_spec
 
 def test_parse_spec_forms() -> None:
     assert parse_spec("niqe") == Spec("niqe")
-    assert parse_spec(" TWS:clip=/m/clip, w_semantic=0.5 ") == Spec("tws", None, {"clip": "/m/clip", "w_semantic": "0.5"})
+    assert parse_spec(" TWS:clip=/m/clip, w_semantic=0.5 ") == Spec(
+        "tws", None, {"clip": "/m/clip", "w_semantic": "0.5"}
+    )
     assert parse_spec("reward:/runs/rm,device=cuda") == Spec("reward", "/runs/rm", {"device": "cuda"})
     assert str(parse_spec("reward:/runs/rm,device=cuda")) == "reward:/runs/rm,device=cuda"
 
 
-@pytest.mark.parametrize("bad,match", [("", "Empty spec"), ("a:x,,y=1", "stray comma"), ("a:x=1,y", "has no '='"), ("a:x=1,x=2", "given twice")])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ("", "Empty spec"),
+        ("a:x,,y=1", "stray comma"),
+        ("a:x=1,y", "has no '='"),
+        ("a:x=1,x=2", "given twice"),
+    ],
+)
 def test_parse_spec_errors(bad: str, match: str) -> None:
     with pytest.raises(SpecError, match=match):
         parse_spec(bad)
@@ -26,9 +36,12 @@ def test_parse_spec_errors(bad: str, match: str) -> None:
 def test_coerce_options() -> None:
     spec = parse_spec("x:n=3,f=0.5,b=yes,s=hi")
     assert coerce_options(spec, {"n": int, "f": float, "b": bool, "s": str}, kind="judge") == {
-        "n": 3, "f": 0.5, "b": True, "s": "hi"
+        "n": 3,
+        "f": 0.5,
+        "b": True,
+        "s": "hi",
     }
-    with pytest.raises(SpecError, match="b='maybe'.*not a valid bool"):
+    with pytest.raises(SpecError, match=r"b='maybe'.*not a valid bool"):
         coerce_options(parse_spec("x:b=maybe"), {"b": bool}, kind="judge")
 
 

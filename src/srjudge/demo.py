@@ -101,7 +101,8 @@ def run_demo(
                 "best": item.result.best_path(),
                 "ranking": item.result.to_dict(),
                 "reference": {
-                    name: {k: round(v, 4) for k, v in values.items()} for name, values in item.reference.items()
+                    name: {k: round(v, 4) for k, v in values.items()}
+                    for name, values in item.reference.items()
                 },
             }
             for item in items

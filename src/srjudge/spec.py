@@ -59,7 +59,9 @@ def coerce_options(spec: Spec, schema: Mapping[str, type], *, kind: str) -> dict
     unknown = sorted(set(spec.options) - set(schema))
     if unknown:
         allowed = ", ".join(sorted(schema)) or "none"
-        raise SpecError(f"Unknown option(s) {', '.join(unknown)} for {kind} {spec.name!r}. Allowed: {allowed}.")
+        raise SpecError(
+            f"Unknown option(s) {', '.join(unknown)} for {kind} {spec.name!r}. Allowed: {allowed}."
+        )
     out: dict[str, Any] = {}
     for key, raw in spec.options.items():
         typ = schema[key]

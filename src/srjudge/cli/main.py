@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -28,13 +28,13 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-class ScoreFormat(str, Enum):
+class ScoreFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
 
 
-class RankFormat(str, Enum):
+class RankFormat(StrEnum):
     table = "table"
     json = "json"
 
@@ -99,18 +99,26 @@ def judges_cmd(
     for col in ("name", "better", "needs", "range", "description"):
         table.add_column(col)
     for m in metrics:
-        needs = [n for n, flag in (("HR", m.needs_hr), ("LR", m.needs_lr), ("weights", m.needs_weights)) if flag]
+        requirements = [
+            n for n, flag in (("HR", m.needs_hr), ("LR", m.needs_lr), ("weights", m.needs_weights)) if flag
+        ]
         rng = f"{m.value_range[0]:g}..{m.value_range[1]:g}" if m.value_range else "-"
-        table.add_row(m.name, "higher" if m.higher_is_better else "lower", ", ".join(needs) or "-", rng, m.description)
+        table.add_row(
+            m.name, "higher" if m.higher_is_better else "lower", ", ".join(requirements) or "-", rng, m.description
+        )
     out.print(table)
 
 
 @app.command("score")
 def score_cmd(
     images: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
-    judge: Annotated[str, typer.Option("--judge", "-j", help="Judge or metric spec, e.g. niqe, trust.")] = "niqe",
+    judge: Annotated[
+        str, typer.Option("--judge", "-j", help="Judge or metric spec, e.g. niqe, trust.")
+    ] = "niqe",
     lr: Annotated[Path | None, typer.Option("--lr", help="The LR input (LR-referenced judges).")] = None,
-    hr: Annotated[Path | None, typer.Option("--hr", help="The HR reference (full-reference metrics).")] = None,
+    hr: Annotated[
+        Path | None, typer.Option("--hr", help="The HR reference (full-reference metrics).")
+    ] = None,
     fmt: Annotated[ScoreFormat, typer.Option("--format", "-f", help="Output format.")] = ScoreFormat.table,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
@@ -134,7 +142,11 @@ def score_cmd(
             progress=lambda done, total: progress.update(task, completed=done),
         )
     if fmt is ScoreFormat.json:
-        payload = {"schema": SCORES_SCHEMA, "judge": the_judge.spec, "records": [r.to_dict() for r in records]}
+        payload = {
+            "schema": SCORES_SCHEMA,
+            "judge": the_judge.spec,
+            "records": [r.to_dict() for r in records],
+        }
         _emit(json.dumps(payload, indent=2), out_file)
     elif fmt is ScoreFormat.csv:
         buffer = io.StringIO()
@@ -142,7 +154,17 @@ def score_cmd(
         writer.writerow(["path", "judge", "value", "score", "tags", "abstained", "rationale"])
         for r in records:
             d = r.to_dict()
-            writer.writerow([r.path, d["judge"], d["raw"], d["score"], ";".join(d["tags"]), d["abstained"], d["rationale"]])
+            writer.writerow(
+                [
+                    r.path,
+                    d["judge"],
+                    d["raw"],
+                    d["score"],
+                    ";".join(d["tags"]),
+                    d["abstained"],
+                    d["rationale"],
+                ]
+            )
         _emit(buffer.getvalue(), out_file)
     else:
         table = Table(title=f"judge: {the_judge.spec}")
@@ -161,8 +183,12 @@ def score_cmd(
 
 @app.command("rank")
 def rank_cmd(
-    candidates: Annotated[list[str], typer.Argument(help="Candidate SR images of one LR input (files, folders, globs).")],
-    lr: Annotated[Path | None, typer.Option("--lr", help="The LR input the candidates were made from.")] = None,
+    candidates: Annotated[
+        list[str], typer.Argument(help="Candidate SR images of one LR input (files, folders, globs).")
+    ],
+    lr: Annotated[
+        Path | None, typer.Option("--lr", help="The LR input the candidates were made from.")
+    ] = None,
     hr: Annotated[Path | None, typer.Option("--hr", help="An HR reference, if one exists.")] = None,
     judge: Annotated[str, typer.Option("--judge", "-j", help="Judge or metric spec.")] = "trust",
     fmt: Annotated[RankFormat, typer.Option("--format", "-f", help="Output format.")] = RankFormat.table,
@@ -191,10 +217,14 @@ def rank_cmd(
 def degrade_cmd(
     hr_dir: Annotated[list[str], typer.Argument(help="HR images: files, folders or glob patterns.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for LR images and records.")],
-    pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="realesrgan, face or bicubic.")] = "realesrgan",
+    pipeline: Annotated[
+        str, typer.Option("--pipeline", "-p", help="realesrgan, face or bicubic.")
+    ] = "realesrgan",
     scale: Annotated[int, typer.Option("--scale", "-s", help="Downscaling factor: 2, 3 or 4.")] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Base seed; each image derives its own.")] = 0,
-    crop: Annotated[bool, typer.Option("--crop", help="Crop HR to a multiple of the scale (recorded).")] = False,
+    crop: Annotated[
+        bool, typer.Option("--crop", help="Crop HR to a multiple of the scale (recorded).")
+    ] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
 ) -> None:
     """Synthesise LR inputs from HR images, with a JSON record per image and a run CSV."""
@@ -244,8 +274,12 @@ def demo_cmd(
             name = Path(c["path"]).stem
             ref = item.reference[name]
             table.add_row(
-                str(c["rank"]), name, _fmt(c["score"], 3), ", ".join(c["tags"]) or "-",
-                f"{ref['psnr']:.2f}", f"{ref['ssim']:.4f}",
+                str(c["rank"]),
+                name,
+                _fmt(c["score"], 3),
+                ", ".join(c["tags"]) or "-",
+                f"{ref['psnr']:.2f}",
+                f"{ref['ssim']:.4f}",
             )
         out.print(table)
     out.print("* the HR photo is a check the judge never sees.")

@@ -27,7 +27,15 @@ class AlphaDroppedWarning(UserWarning):
     """An RGBA or LA image was loaded and its alpha channel was dropped."""
 
 
-_ORIENT_OPS = {2: "fliplr", 3: "rot180", 4: "flipud", 5: "transpose", 6: "rot270", 7: "transverse", 8: "rot90"}
+_ORIENT_OPS = {
+    2: "fliplr",
+    3: "rot180",
+    4: "flipud",
+    5: "transpose",
+    6: "rot270",
+    7: "transverse",
+    8: "rot90",
+}
 
 
 def _apply_orientation(data: np.ndarray, orientation: int) -> np.ndarray:
@@ -51,7 +59,9 @@ def _apply_orientation(data: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _warn_alpha(path: Path) -> None:
-    warnings.warn(f"{path}: alpha channel dropped (srjudge judges RGB only).", AlphaDroppedWarning, stacklevel=4)
+    warnings.warn(
+        f"{path}: alpha channel dropped (srjudge judges RGB only).", AlphaDroppedWarning, stacklevel=4
+    )
 
 
 def _read_16bit(path: Path) -> np.ndarray | None:
@@ -124,13 +134,20 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{p}: refused as a possible decompression bomb ({exc}).") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{p}: the file is damaged or truncated ({exc}). Re-export or re-download it.") from None
+        raise ImageError(
+            f"{p}: the file is damaged or truncated ({exc}). Re-export or re-download it."
+        ) from None
     return np.ascontiguousarray(image, dtype=np.float32)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Canonical float image to 8-bit with rounding (values outside [0, 1] are clipped)."""
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def quantize_8bit(image: np.ndarray) -> np.ndarray:
+    """Round to the 256 levels of an 8-bit PNG, kept as float32 in [0, 1] (as saving then loading gives)."""
+    return (to_uint8(image).astype(np.float32) / np.float32(255.0)).astype(np.float32)
 
 
 def save_png(path: str | os.PathLike[str], image: np.ndarray, *, bits: int = 8) -> Path:

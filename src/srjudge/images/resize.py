@@ -1,4 +1,4 @@
-"""MATLAB-compatible ``imresize`` (bicubic, antialiased when shrinking), written from its documented algorithm.
+"""MATLAB-compatible ``imresize``: bicubic, antialiased when shrinking; written from the documented algorithm.
 
 SR papers and the reference NIQE/BRISQUE code downsample with MATLAB ``imresize``; OpenCV and PIL
 differ from it (no antialias kernel widening, other boundary handling), which moves metric values.
@@ -32,7 +32,7 @@ def _weights(in_len: int, out_len: int, scale: float, antialias: bool) -> sparse
     x = np.arange(1, out_len + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1.0 - 1.0 / scale)
     left = np.floor(u - kernel_width / 2.0)
-    taps = int(math.ceil(kernel_width)) + 2
+    taps = math.ceil(kernel_width) + 2
     idx = left[:, None] + np.arange(taps)[None, :]
     dist = u[:, None] - idx
     w = scale * _cubic(dist * scale) if shrink else _cubic(dist)

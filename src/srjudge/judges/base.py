@@ -129,7 +129,9 @@ def check_candidates(candidates: Sequence[np.ndarray], names: Sequence[str] | No
         check_image(image, label)
     sizes = {c.shape[:2] for c in candidates}
     if len(sizes) > 1:
-        listing = ", ".join(f"{label}: {c.shape[1]}x{c.shape[0]}" for c, label in zip(candidates, labels, strict=True))
+        listing = ", ".join(
+            f"{label}: {c.shape[1]}x{c.shape[0]}" for c, label in zip(candidates, labels, strict=True)
+        )
         raise SizeMismatchError(
             f"Candidates of one LR input must all have the same size; got {listing}. "
             "Re-run the SR step at one scale, or judge the groups separately."
@@ -146,7 +148,9 @@ class Judge(ABC):
         return Provenance.of(self.spec, {"spec": self.spec, **self.config})
 
     @abstractmethod
-    def score(self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None) -> Verdict:
+    def score(
+        self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
+    ) -> Verdict:
         """Judge one image."""
 
     def score_many(

@@ -22,7 +22,9 @@ class MetricJudge(Judge):
     def from_spec(cls, spec: Spec) -> MetricJudge:
         return cls(create_metric(spec))
 
-    def score(self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None) -> Verdict:
+    def score(
+        self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
+    ) -> Verdict:
         value = self.metric(image, hr=hr, lr=lr)
         info = self.metric.info
         if math.isnan(value):

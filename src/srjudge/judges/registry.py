@@ -26,7 +26,12 @@ JUDGES: Registry[JudgeEntry] = Registry("judge")
 
 
 def register_judge(
-    name: str, description: str, *, needs_lr: bool = False, needs_hr: bool = False, aliases: tuple[str, ...] = ()
+    name: str,
+    description: str,
+    *,
+    needs_lr: bool = False,
+    needs_hr: bool = False,
+    aliases: tuple[str, ...] = (),
 ) -> Callable[[Callable[[Spec], Judge]], Callable[[Spec], Judge]]:
     """Register a factory ``f(spec) -> Judge`` under ``name``."""
 

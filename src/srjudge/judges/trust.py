@@ -37,10 +37,10 @@ from srjudge.images.color import rgb_to_gray
 from srjudge.images.resize import imresize
 from srjudge.judges.base import Judge, Verdict
 from srjudge.judges.registry import register_judge
+from srjudge.metrics.fullref import psnr_value
 from srjudge.metrics.lrref import downsample_to_lr
 from srjudge.metrics.niqe import niqe as niqe_value
 from srjudge.metrics.noref import noise_sigma_value
-from srjudge.metrics.fullref import psnr_value
 from srjudge.spec import Spec, coerce_options
 
 DEFAULT_WEIGHTS = {"consistency": 0.30, "naturalness": 0.20, "detail": 0.25, "artifact": 0.25}
@@ -247,13 +247,17 @@ class TrustJudge(Judge):
         terms = {
             "consistency": _linear(f.lr_psnr, 24.0, 38.0),
             "detail": min(1.0, math.sqrt(max(f.detail_ratio, 0.0))),
-            "artifact": math.exp(-(2.0 * max(0.0, f.blockiness - 0.2) + 8.0 * f.overshoot + 0.15 * f.noise_excess)),
+            "artifact": math.exp(
+                -(2.0 * max(0.0, f.blockiness - 0.2) + 8.0 * f.overshoot + 0.15 * f.noise_excess)
+            ),
         }
         if f.niqe is not None:
             terms["naturalness"] = _linear(-f.niqe, -12.0, -3.0)
         return terms
 
-    def score(self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None) -> Verdict:
+    def score(
+        self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
+    ) -> Verdict:
         return self.score_many([image], lr=lr, hr=hr)[0]
 
     def score_many(
@@ -290,7 +294,9 @@ class TrustJudge(Judge):
                 tags.append("blur")
             rationale = "; ".join(f"{k} {v:.2f}" for k, v in terms.items())
             if vetoed:
-                rationale += f"; structure disagrees with the other candidates (distance {dist:.2f}): score halved"
+                rationale += (
+                    f"; structure disagrees with the other candidates (distance {dist:.2f}): score halved"
+                )
             if f.niqe is None:
                 rationale += "; naturalness omitted (image smaller than NIQE's 96x96 blocks)"
             components = {

@@ -50,14 +50,18 @@ class TWSJudge(Judge):
         self.config: dict[str, Any] = {"clip": clip, **{f"w_{k}": v for k, v in weights.items()}}
         self.spec = "tws" + (f":clip={clip}" if clip else "")
 
-    def _reference(self, image: np.ndarray, lr: np.ndarray | None, hr: np.ndarray | None) -> tuple[np.ndarray, str]:
+    def _reference(
+        self, image: np.ndarray, lr: np.ndarray | None, hr: np.ndarray | None
+    ) -> tuple[np.ndarray, str]:
         if hr is not None:
             check_same_size(image, hr, "SR image", "HR reference")
             return hr, "HR"
         if lr is not None:
             check_lr_scale(image, lr, "SR image", "LR input")
             return upsample_lr(lr, image.shape[:2]), "bicubic-upsampled LR"
-        raise SrjudgeError("The tws judge needs a reference: give the HR image (--hr) or the LR input (--lr).")
+        raise SrjudgeError(
+            "The tws judge needs a reference: give the HR image (--hr) or the LR input (--lr)."
+        )
 
     def _semantic(self, images: Sequence[np.ndarray], reference: np.ndarray) -> list[float]:
         from srjudge.models.clip import clip_image_embeddings
@@ -67,7 +71,9 @@ class TWSJudge(Judge):
         ref = embeddings[0]
         return [float(np.clip(np.dot(ref, e), 0.0, 1.0)) for e in embeddings[1:]]
 
-    def score(self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None) -> Verdict:
+    def score(
+        self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
+    ) -> Verdict:
         return self.score_many([image], lr=lr, hr=hr)[0]
 
     def score_many(
@@ -111,7 +117,8 @@ class TWSJudge(Judge):
 
 @register_judge(
     "tws",
-    "Trustworthiness Score (diffusion-SR selection paper): CLIP semantics (with weights), edge-SSIM, wavelet artifacts.",
+    "Trustworthiness Score (diffusion-SR selection paper): CLIP semantics (with weights), edge-SSIM, "
+    "wavelet artifacts.",
 )
 def _make_tws(spec: Spec) -> Judge:
     schema = {"clip": str, "w_semantic": float, "w_structure": float, "w_artifact": float}

@@ -80,5 +80,7 @@ def ms_ssim_2d(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
         ssim_last = ssim_value
         if level < levels - 1:
             a, b = _halve(a), _halve(b)
-    result = float(np.prod([max(cs, 0.0) ** w for cs, w in zip(cs_values[:-1], MS_WEIGHTS[:-1], strict=True)]))
+    result = float(
+        np.prod([max(cs, 0.0) ** w for cs, w in zip(cs_values[:-1], MS_WEIGHTS[:-1], strict=True)])
+    )
     return result * max(ssim_last, 0.0) ** MS_WEIGHTS[-1]

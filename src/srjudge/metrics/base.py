@@ -159,7 +159,8 @@ def create_metric(spec: str | Spec) -> Metric:
     entry = METRICS.get(parsed.name)
     if parsed.arg is not None:
         raise SrjudgeError(
-            f"Metric spec {str(parsed)!r} has a bare argument {parsed.arg!r}: metrics take key=value options only."
+            f"Metric spec {str(parsed)!r} has a bare argument {parsed.arg!r}: "
+            "metrics take key=value options only."
         )
     schema = {k: t for k, (t, _) in entry.options.items()}
     given = coerce_options(parsed, schema, kind="metric")

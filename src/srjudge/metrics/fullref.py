@@ -38,7 +38,12 @@ def psnr_value(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     options={"channel": (str, "rgb"), "crop_border": (int, 0)},
 )
 def psnr(
-    sr: np.ndarray, *, hr: np.ndarray | None, lr: np.ndarray | None = None, channel: str = "rgb", crop_border: int = 0
+    sr: np.ndarray,
+    *,
+    hr: np.ndarray | None,
+    lr: np.ndarray | None = None,
+    channel: str = "rgb",
+    crop_border: int = 0,
 ) -> float:
     assert hr is not None
     sr_planes, rng = planes(sr, channel, crop_border=crop_border)
@@ -58,7 +63,12 @@ def psnr(
     options={"channel": (str, "gray"), "crop_border": (int, 0)},
 )
 def ssim(
-    sr: np.ndarray, *, hr: np.ndarray | None, lr: np.ndarray | None = None, channel: str = "gray", crop_border: int = 0
+    sr: np.ndarray,
+    *,
+    hr: np.ndarray | None,
+    lr: np.ndarray | None = None,
+    channel: str = "gray",
+    crop_border: int = 0,
 ) -> float:
     assert hr is not None
     sr_planes, rng = planes(sr, channel, crop_border=crop_border)
@@ -79,7 +89,12 @@ def ssim(
     aliases=("msssim", "ms_ssim"),
 )
 def ms_ssim(
-    sr: np.ndarray, *, hr: np.ndarray | None, lr: np.ndarray | None = None, channel: str = "gray", crop_border: int = 0
+    sr: np.ndarray,
+    *,
+    hr: np.ndarray | None,
+    lr: np.ndarray | None = None,
+    channel: str = "gray",
+    crop_border: int = 0,
 ) -> float:
     assert hr is not None
     sr_planes, rng = planes(sr, channel, crop_border=crop_border)
@@ -109,7 +124,9 @@ def edge_ssim_value(a: np.ndarray, b: np.ndarray) -> float:
     options={"crop_border": (int, 0)},
     aliases=("edge_ssim",),
 )
-def edge_ssim(sr: np.ndarray, *, hr: np.ndarray | None, lr: np.ndarray | None = None, crop_border: int = 0) -> float:
+def edge_ssim(
+    sr: np.ndarray, *, hr: np.ndarray | None, lr: np.ndarray | None = None, crop_border: int = 0
+) -> float:
     assert hr is not None
     if crop_border:
         sr = sr[crop_border:-crop_border, crop_border:-crop_border]

@@ -52,7 +52,12 @@ def downsample_to_lr(sr: np.ndarray, lr: np.ndarray, kernel: str = "bicubic") ->
     aliases=("lr_psnr", "lrpsnr"),
 )
 def lr_psnr(
-    sr: np.ndarray, *, hr: np.ndarray | None = None, lr: np.ndarray | None, kernel: str = "bicubic", channel: str = "rgb"
+    sr: np.ndarray,
+    *,
+    hr: np.ndarray | None = None,
+    lr: np.ndarray | None,
+    kernel: str = "bicubic",
+    channel: str = "rgb",
 ) -> float:
     assert lr is not None
     down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
@@ -74,7 +79,12 @@ def lr_psnr(
     aliases=("lr_ssim",),
 )
 def lr_ssim(
-    sr: np.ndarray, *, hr: np.ndarray | None = None, lr: np.ndarray | None, kernel: str = "bicubic", channel: str = "gray"
+    sr: np.ndarray,
+    *,
+    hr: np.ndarray | None = None,
+    lr: np.ndarray | None,
+    kernel: str = "bicubic",
+    channel: str = "gray",
 ) -> float:
     assert lr is not None
     down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
@@ -91,7 +101,9 @@ def colour_shift_value(sr: np.ndarray, lr: np.ndarray, sigma: float = 1.0) -> fl
     """
     down = np.clip(downsample_to_lr(sr, lr), 0.0, 1.0)
     blur_a = np.stack([gaussian_filter(down[..., c], sigma, mode="nearest") for c in range(3)], axis=-1)
-    blur_b = np.stack([gaussian_filter(lr[..., c].astype(np.float64), sigma, mode="nearest") for c in range(3)], -1)
+    blur_b = np.stack(
+        [gaussian_filter(lr[..., c].astype(np.float64), sigma, mode="nearest") for c in range(3)], -1
+    )
     return float(np.mean(deltaE_ciede2000(rgb_to_lab(blur_a), rgb_to_lab(blur_b))))
 
 

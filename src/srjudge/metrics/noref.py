@@ -68,7 +68,9 @@ def wavelet_artifact(sr: np.ndarray, *, hr: np.ndarray | None, lr: np.ndarray | 
     if lr is not None:
         check_lr_scale(sr, lr, "SR image", "LR input")
         return wavelet_artifact_value(sr, upsample_lr(lr, sr.shape[:2]))
-    raise SrjudgeError("Metric 'wavelet-artifact' needs a reference: give the HR image (--hr) or the LR input (--lr).")
+    raise SrjudgeError(
+        "Metric 'wavelet-artifact' needs a reference: give the HR image (--hr) or the LR input (--lr)."
+    )
 
 
 def sharpness_value(image: np.ndarray) -> float:

@@ -13,22 +13,19 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from srjudge.images.io import quantize_8bit
 from srjudge.images.resize import imresize
-
-
-def _q8(image: np.ndarray) -> np.ndarray:
-    """Quantise to 8-bit levels, as a saved PNG would be."""
-    return (np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
 def bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
     h, w = lr.shape[:2]
-    return _q8(imresize(lr, output_shape=(h * scale, w * scale)))
+    return quantize_8bit(imresize(lr, output_shape=(h * scale, w * scale)))
 
 
 def lanczos(lr: np.ndarray, scale: int) -> np.ndarray:
     h, w = lr.shape[:2]
-    return _q8(cv2.resize(lr.astype(np.float32), (w * scale, h * scale), interpolation=cv2.INTER_LANCZOS4))
+    up = cv2.resize(lr.astype(np.float32), (w * scale, h * scale), interpolation=cv2.INTER_LANCZOS4)
+    return quantize_8bit(up)
 
 
 def nearest(lr: np.ndarray, scale: int) -> np.ndarray:
@@ -38,7 +35,7 @@ def nearest(lr: np.ndarray, scale: int) -> np.ndarray:
 def unsharp(image: np.ndarray, amount: float = 1.0, sigma: float = 1.5) -> np.ndarray:
     """Unsharp masking: adds ``amount`` times the high-pass residual (halos when strong)."""
     blurred = np.stack([gaussian_filter(image[..., c].astype(np.float64), sigma) for c in range(3)], axis=-1)
-    return _q8(image + amount * (image - blurred))
+    return quantize_8bit(image + amount * (image - blurred))
 
 
 def denoise(image: np.ndarray, strength: float = 6.0) -> np.ndarray:
