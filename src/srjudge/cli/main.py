@@ -103,9 +103,8 @@ def judges_cmd(
             n for n, flag in (("HR", m.needs_hr), ("LR", m.needs_lr), ("weights", m.needs_weights)) if flag
         ]
         rng = f"{m.value_range[0]:g}..{m.value_range[1]:g}" if m.value_range else "-"
-        table.add_row(
-            m.name, "higher" if m.higher_is_better else "lower", ", ".join(requirements) or "-", rng, m.description
-        )
+        better = "higher" if m.higher_is_better else "lower"
+        table.add_row(m.name, better, ", ".join(requirements) or "-", rng, m.description)
     out.print(table)
 
 

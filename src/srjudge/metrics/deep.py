@@ -1,1 +1,149 @@
-"""Placeholder: filled in by its owner."""
+"""Deep full-reference metrics: LPIPS and DISTS, on srjudge's own networks and local weight files.
+
+Registering these metrics does not import torch: the factories import it when a metric is built, and
+load the weights once per :func:`~srjudge.metrics.create_metric` call. Weight paths come from the
+spec options or from environment variables:
+
+- ``lpips``: ``backbone`` / ``SRJUDGE_LPIPS_BACKBONE`` (torchvision ``alexnet-owt-7be5be79.pth`` or
+  ``vgg16-397923af.pth``), ``heads`` / ``SRJUDGE_LPIPS_HEADS`` (LPIPS v0.1 ``alex.pth`` or ``vgg.pth``).
+- ``dists``: ``backbone`` / ``SRJUDGE_DISTS_BACKBONE`` (``vgg16-397923af.pth``), ``weights`` /
+  ``SRJUDGE_DISTS_WEIGHTS`` (DISTS ``weights.pt``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from srjudge.errors import MissingWeightsError, SpecError, SrjudgeError
+from srjudge.metrics.base import Image, MetricFn, MetricInfo, ScoreMap, register_metric_factory
+from srjudge.models._deps import require_torch
+from srjudge.models.files import (
+    DISTS_WEIGHTS_FILE,
+    DISTS_WEIGHTS_URL,
+    DISTS_WEIGHTS_WHEEL,
+    LPIPS_HEADS_URL,
+    LPIPS_HEADS_WHEEL,
+    TORCHVISION_FILES,
+)
+
+LPIPS_NETS = ("alex", "vgg")
+
+def _resolve(option_value: str, option: str, env: str) -> str | None:
+    """A weight path from the spec option, else from the environment variable; ``None`` if neither."""
+    value = option_value.strip() or os.environ.get(env, "").strip()
+    return str(Path(value).expanduser()) if value else None
+
+
+def _missing(metric: str, example: str, items: list[tuple[str, str, str]]) -> MissingWeightsError:
+    """One error listing every missing weight file: (option, env var, what and where to get it)."""
+    lines = [f"The {metric} metric needs local weight files that were not given:"]
+    for option, env, what in items:
+        lines.append(f"  - option {option}=PATH or environment variable {env}: {what}")
+    lines.append(f"Example: srjudge metric spec {example!r}. srjudge never downloads weights.")
+    return MissingWeightsError("\n".join(lines))
+
+
+def _require_hr(hr: Image | None, metric: str) -> Image:
+    if hr is None:
+        raise SrjudgeError(f"Metric {metric!r} compares with a high-resolution reference: give one (--hr).")
+    return hr
+
+
+@register_metric_factory(
+    MetricInfo(
+        name="lpips",
+        description="LPIPS learned perceptual distance to the HR reference (AlexNet or VGG16 features).",
+        higher_is_better=False,
+        score_map=ScoreMap("linear", 0.0, 0.8),
+        needs_hr=True,
+        value_range=(0.0, 1.0),
+        needs_weights=True,
+        reference=(
+            "Zhang et al., The Unreasonable Effectiveness of Deep Features as a Perceptual Metric, CVPR 2018"
+        ),
+    ),
+    options={"net": (str, "alex"), "backbone": (str, ""), "heads": (str, ""), "device": (str, "cpu")},
+)
+def lpips_factory(net: str = "alex", backbone: str = "", heads: str = "", device: str = "cpu") -> MetricFn:
+    """Load LPIPS once and return ``(sr, hr, lr) -> distance`` (0 for identical images)."""
+    net = net.strip().lower()
+    if net not in LPIPS_NETS:
+        allowed = ", ".join(LPIPS_NETS)
+        raise SpecError(f"Option net={net!r} for metric 'lpips' is not valid: use one of {allowed}.")
+    require_torch("The lpips metric")
+    backbone_path = _resolve(backbone, "backbone", "SRJUDGE_LPIPS_BACKBONE")
+    heads_path = _resolve(heads, "heads", "SRJUDGE_LPIPS_HEADS")
+    file, url = TORCHVISION_FILES[net]
+    missing: list[tuple[str, str, str]] = []
+    if backbone_path is None:
+        what = f"torchvision's ImageNet weights {file} ({url})"
+        missing.append(("backbone", "SRJUDGE_LPIPS_BACKBONE", what))
+    if heads_path is None:
+        missing.append(
+            (
+                "heads",
+                "SRJUDGE_LPIPS_HEADS",
+                f"the LPIPS v0.1 linear heads {net}.pth ({LPIPS_HEADS_URL.format(net=net)}; also "
+                f"{LPIPS_HEADS_WHEEL.format(net=net)})",
+            )
+        )
+    if backbone_path is None or heads_path is None:
+        raise _missing("lpips", f"lpips:net={net},backbone=/models/{file},heads=/models/{net}.pth", missing)
+
+    from srjudge.models.lpips import load_lpips
+
+    model = load_lpips("alex" if net == "alex" else "vgg", backbone_path, heads_path, device=device)
+
+    def lpips_metric(sr: Image, hr: Image | None, lr: Image | None) -> float:
+        return model.compare(sr, _require_hr(hr, "lpips"), names=("SR image", "HR reference"))
+
+    return lpips_metric
+
+
+@register_metric_factory(
+    MetricInfo(
+        name="dists",
+        description="DISTS deep structure and texture distance to the HR reference (VGG16 with L2 pooling).",
+        higher_is_better=False,
+        score_map=ScoreMap("linear", 0.0, 0.6),
+        needs_hr=True,
+        value_range=(0.0, 1.0),
+        needs_weights=True,
+        reference=(
+            "Ding et al., Image Quality Assessment: Unifying Structure and Texture Similarity, TPAMI 2020"
+        ),
+    ),
+    options={"backbone": (str, ""), "weights": (str, ""), "device": (str, "cpu")},
+)
+def dists_factory(backbone: str = "", weights: str = "", device: str = "cpu") -> MetricFn:
+    """Load DISTS once and return ``(sr, hr, lr) -> distance`` (about 0 for identical images)."""
+    require_torch("The dists metric")
+    backbone_path = _resolve(backbone, "backbone", "SRJUDGE_DISTS_BACKBONE")
+    weights_path = _resolve(weights, "weights", "SRJUDGE_DISTS_WEIGHTS")
+    file, url = TORCHVISION_FILES["vgg"]
+    missing: list[tuple[str, str, str]] = []
+    if backbone_path is None:
+        what = f"torchvision's ImageNet VGG16 weights {file} ({url})"
+        missing.append(("backbone", "SRJUDGE_DISTS_BACKBONE", what))
+    if weights_path is None:
+        missing.append(
+            (
+                "weights",
+                "SRJUDGE_DISTS_WEIGHTS",
+                f"the DISTS alpha/beta file {DISTS_WEIGHTS_FILE} ({DISTS_WEIGHTS_URL}; also "
+                f"{DISTS_WEIGHTS_WHEEL})",
+            )
+        )
+    if backbone_path is None or weights_path is None:
+        example = f"dists:backbone=/models/{file},weights=/models/{DISTS_WEIGHTS_FILE}"
+        raise _missing("dists", example, missing)
+
+    from srjudge.models.dists import load_dists
+
+    model = load_dists(backbone_path, weights_path, device=device)
+
+    def dists_metric(sr: Image, hr: Image | None, lr: Image | None) -> float:
+        return model.compare(sr, _require_hr(hr, "dists"), names=("SR image", "HR reference"))
+
+    return dists_metric
