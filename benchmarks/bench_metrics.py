@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 from skimage import data
 
+from srjudge.errors import MissingDependencyError, MissingWeightsError
 from srjudge.images.io import quantize_8bit
 from srjudge.images.resize import imresize
 from srjudge.judges import create_judge
@@ -47,14 +48,15 @@ def main() -> None:
     print(f"{'metric':18s} {'s/image':>9s} {'images/s':>9s}   (512x512, best of {args.repeat})")
     for name in METRICS.names():
         info = METRICS.get(name).info
-        if info.needs_weights:
-            print(f"{name:18s} {'-':>9s} {'-':>9s}   needs user weights; skipped")
-            continue
-        metric = create_metric(name)
         kwargs = {"hr": hr} if info.needs_hr else {}
         if info.needs_lr or name == "wavelet-artifact":
             kwargs["lr"] = lr
-        metric(sr, **kwargs)  # warm caches
+        try:
+            metric = create_metric(name)
+            metric(sr, **kwargs)  # warm caches
+        except (MissingWeightsError, MissingDependencyError) as exc:
+            print(f"{name:18s} {'-':>9s} {'-':>9s}   skipped: {str(exc).splitlines()[0][:70]}")
+            continue
         seconds = best_of(lambda m=metric, kw=kwargs: m(sr, **kw), args.repeat)
         print(f"{name:18s} {seconds:9.4f} {1 / seconds:9.1f}")
 

@@ -14,7 +14,7 @@ from srjudge.errors import SizeMismatchError, SpecError, SrjudgeError, UnknownNa
 from srjudge.images.resize import imresize
 from srjudge.judges import Verdict, create_judge, list_judges
 from srjudge.judges.base import make_ranking
-from srjudge.judges.trust import blockiness, consensus_vetoes
+from srjudge.judges.trust import block_steps, consensus_vetoes
 from srjudge.provenance import Provenance
 from srjudge.sr import classical
 
@@ -91,6 +91,10 @@ def test_trust_orders_different_models_as_people_would(photo: str) -> None:
     tags = {list(outputs)[item.index]: item.verdict.tags for item in ranking.items}
     assert "semantic-outlier" not in tags["truth"]
     assert "blockiness" in tags["nearest"]
+    assert "ringing" in tags["oversharpened"]
+    # Blockiness and halos are not mistaken for detail: detail is discounted by artifacts.
+    comps = {list(outputs)[item.index]: item.verdict.components for item in ranking.items}
+    assert comps["nearest"]["detail"] < comps["lanczos"]["detail"] + 0.1
 
 
 def test_trust_vetoes_the_hallucinated_sample(astronaut: np.ndarray) -> None:
@@ -120,11 +124,28 @@ def test_consensus_vetoes_need_a_clear_outlier() -> None:
     assert consensus_vetoes([0.1, 0.9]) == [False, False]  # too few to call a consensus
 
 
-def test_blockiness_separates_nearest_from_smooth_upscaling(astronaut_lr: np.ndarray) -> None:
+def test_block_steps_separate_grid_artifacts_from_smooth_upscaling(astronaut: np.ndarray) -> None:
     from srjudge.images.color import rgb_to_gray
 
-    assert blockiness(rgb_to_gray(classical.nearest(astronaut_lr, 4)), 4) > 2.0
-    assert blockiness(rgb_to_gray(classical.bicubic(astronaut_lr, 4)), 4) < 0.3
+    lr = q8(imresize(astronaut, 0.25))
+    assert block_steps(rgb_to_gray(classical.nearest(lr, 4)), 4) > 3.0  # gray levels
+    assert block_steps(rgb_to_gray(classical.bicubic(lr, 4)), 4) < 0.5
+    assert abs(block_steps(rgb_to_gray(astronaut), 4)) < 0.5  # natural images carry no grid
+    # JPEG blocks of the LR, amplified by over-sharpening, show on the 8-pixel LR grid (32 at x4).
+    jpeg_lr = _jpeg(lr, quality=30)
+    plain = block_steps(rgb_to_gray(classical.bicubic(jpeg_lr, 4)), 32)
+    sharpened = block_steps(rgb_to_gray(classical.unsharp(classical.bicubic(jpeg_lr, 4), 2.5, 2.0)), 32)
+    assert sharpened > plain + 0.3
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buffer), dtype=np.float32) / 255.0
 
 
 def test_trust_needs_the_lr_input(astronaut: np.ndarray) -> None:

@@ -268,7 +268,7 @@ def demo_cmd(
     for item in items:
         table = Table(title=f"{item.photo}: candidates ranked by {item.result.ranking.judge}")
         for col in ("rank", "candidate", "score", "tags", "PSNR vs HR*", "SSIM vs HR*"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for c in item.result.to_dict()["candidates"]:
             name = Path(c["path"]).stem
             ref = item.reference[name]

@@ -9,9 +9,12 @@ Score = 100 * veto * (w_c*C + w_n*N + w_d*D + w_a*A) / (w_c + w_n + w_d + w_a), 
 - D, real detail: energy that the LR cannot explain (the candidate minus its own down-up-sampled
   version) relative to the energy a natural image would carry there, extrapolated from the LR's
   own finest octave. Saturates at 1, so inventing more detail than plausible earns nothing.
-- A, artifact suppression: penalises what looks sharp but is not detail: blockiness aligned with
-  the upscaling grid (nearest-neighbour upscales), overshoot beyond the local range of the input
-  (halos and ringing from over-sharpening) and noise above what the input carries.
+- A, artifact suppression: penalises what looks sharp but is not detail: steps on the upscaling
+  grid beyond plain interpolation's (nearest-neighbour upscales), block edges on the LR's 8-pixel
+  JPEG grid beyond the upsampled input's (compression blocks amplified), overshoot beyond the
+  local range of the input along strong edges (halos and ringing from over-sharpening) and noise
+  above what the input carries. D is multiplied by A: high frequencies that are artifacts are
+  not detail, so blockiness or ringing can never be mistaken for it.
 - veto, consensus: among the candidates, one whose mid-scale *structure* (the correlation term of
   SSIM, contrast-invariant, at twice the LR resolution) disagrees with the candidates' median much
   more than the others do is a likely semantic hallucination (a 3 that became an 8). Consensus
@@ -54,7 +57,8 @@ class TrustFeatures:
     lr_psnr: float
     niqe: float | None
     detail_ratio: float
-    blockiness: float
+    grid_steps: float
+    jpeg_blocks: float
     overshoot: float
     noise_excess: float
 
@@ -95,22 +99,30 @@ DETAIL_GAIN = 1.0
 """Calibration of the expected-detail extrapolation (set from scikit-image photos, see tests)."""
 
 
-def blockiness(gray: np.ndarray, scale: int) -> float:
-    """Step edges on the upscaling grid: gradient at cell boundaries over gradient one pixel inside.
+def block_steps(gray: np.ndarray, period: int) -> float:
+    """Typical step at the boundaries of a grid of the given period, beyond the change beside them.
 
-    A nearest-neighbour upscale puts all its change on the grid and none beside it; smooth
-    interpolation (bicubic) and natural detail change gradually across the boundary. 0 = none.
+    In 8-bit gray levels: per boundary pixel, the gradient across the boundary minus the mean
+    gradient one pixel to either side; the mean of the middle half over all boundary pixels.
+    Grid artifacts (nearest-neighbour steps, JPEG block edges) sit on every boundary, while a
+    natural edge that happens to fall on one is an outlier the trimmed mean ignores.
     """
-    if scale < 2:
+    if period < 2 or min(gray.shape) < 2 * period:
         return 0.0
-    ratios = []
+    steps = []
     for axis in (0, 1):
         diff = np.abs(np.diff(gray, axis=axis))
-        phase = np.arange(diff.shape[axis]) % scale
-        on = np.take(diff, np.flatnonzero(phase == scale - 1), axis=axis).mean()
-        beside = np.take(diff, np.flatnonzero((phase == 0) | (phase == scale - 2)), axis=axis).mean()
-        ratios.append(math.log((on + 1e-4) / (beside + 1e-4)))
-    return float(max(0.0, float(np.mean(ratios))))
+        on_index = np.flatnonzero(np.arange(diff.shape[axis]) % period == period - 1)
+        on_index = on_index[(on_index >= 1) & (on_index + 1 < diff.shape[axis])]
+        on = np.take(diff, on_index, axis=axis)
+        beside = 0.5 * (np.take(diff, on_index - 1, axis=axis) + np.take(diff, on_index + 1, axis=axis))
+        steps.append((on - beside).ravel())
+    values = np.sort(np.concatenate(steps))
+    quarter = values.size // 4
+    return 255.0 * float(np.mean(values[quarter : values.size - quarter]))
+
+
+JPEG_BLOCK = 8
 
 
 @dataclass(frozen=True)
@@ -219,7 +231,12 @@ class TrustJudge(Judge):
         lr_gray = rgb_to_gray(lr)
         shape = images[0].shape[:2]
         expected = expected_detail_energy(lr_gray, scale)
-        edges = EdgeRange.of(imresize(lr_gray, output_shape=shape), scale) if scale > 1 else None
+        reference = imresize(lr_gray, output_shape=shape)
+        edges = EdgeRange.of(reference, scale) if scale > 1 else None
+        # Plain interpolation's own grid structure (and the input's JPEG blocks it carries) is the
+        # baseline: only what a candidate adds on top counts.
+        ref_steps = block_steps(reference, scale)
+        ref_jpeg = block_steps(reference, JPEG_BLOCK * scale)
         noise_in = max(noise_sigma_value(lr), 1.0)
         lr64 = lr.astype(np.float64)
         out = []
@@ -235,7 +252,10 @@ class TrustJudge(Judge):
                     lr_psnr=psnr_value(down, lr64),
                     niqe=niqe,
                     detail_ratio=detail_ratio(gray, scale, expected),
-                    blockiness=blockiness(gray, scale),
+                    grid_steps=max(0.0, block_steps(gray, scale) - ref_steps),
+                    jpeg_blocks=max(0.0, block_steps(gray, JPEG_BLOCK * scale) - ref_jpeg)
+                    if scale > 1
+                    else 0.0,
                     overshoot=overshoot(gray, edges) if edges is not None else 0.0,
                     noise_excess=max(0.0, noise_sigma_value(image) - noise_in),
                 )
@@ -244,12 +264,12 @@ class TrustJudge(Judge):
 
     @staticmethod
     def terms(f: TrustFeatures) -> dict[str, float]:
+        blocks = 0.5 * f.grid_steps + 0.5 * max(0.0, f.jpeg_blocks - 0.1)
+        artifact = math.exp(-(blocks + 8.0 * f.overshoot + 0.15 * f.noise_excess))
         terms = {
             "consistency": _linear(f.lr_psnr, 24.0, 38.0),
-            "detail": min(1.0, math.sqrt(max(f.detail_ratio, 0.0))),
-            "artifact": math.exp(
-                -(2.0 * max(0.0, f.blockiness - 0.2) + 8.0 * f.overshoot + 0.15 * f.noise_excess)
-            ),
+            "detail": min(1.0, math.sqrt(max(f.detail_ratio, 0.0))) * artifact,
+            "artifact": artifact,
         }
         if f.niqe is not None:
             terms["naturalness"] = _linear(-f.niqe, -12.0, -3.0)
@@ -282,8 +302,10 @@ class TrustJudge(Judge):
             tags = []
             if vetoed:
                 tags.append("semantic-outlier")
-            if f.blockiness > 0.5:
+            if f.grid_steps > 1.0:
                 tags.append("blockiness")
+            if f.jpeg_blocks > 0.3:
+                tags.append("jpeg-blocks")
             if f.overshoot > 0.02:
                 tags.append("ringing")
             if f.noise_excess > 3.0:
@@ -304,7 +326,8 @@ class TrustJudge(Judge):
                 "consensus_distance": dist,
                 "lr_psnr": f.lr_psnr,
                 "detail_ratio": f.detail_ratio,
-                "blockiness": f.blockiness,
+                "grid_steps": f.grid_steps,
+                "jpeg_blocks": f.jpeg_blocks,
                 "overshoot": f.overshoot,
                 "noise_excess": f.noise_excess,
             }
