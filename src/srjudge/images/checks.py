@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from srjudge.errors import ImageError, SizeMismatchError
+from srjudge.errors import ImageError, SizeMismatchError, SpecError
 
 
 def check_image(image: np.ndarray, what: str = "image") -> None:
@@ -51,3 +51,15 @@ def check_lr_scale(sr: np.ndarray, lr: np.ndarray, name_sr: str, name_lr: str) -
             "a multiple of the LR size; srjudge does not resize silently."
         )
     return scale
+
+
+def crop_border(image: np.ndarray, border: int) -> np.ndarray:
+    """Shave ``border`` pixels from every side, as SR papers do before comparing (usually = scale)."""
+    if border < 0:
+        raise SpecError(f"crop_border must be >= 0, got {border}.")
+    if border == 0:
+        return image
+    h, w = image.shape[:2]
+    if 2 * border >= min(h, w):
+        raise ImageError(f"crop_border={border} removes the whole {w}x{h} (WxH) image.")
+    return image[border:-border, border:-border]

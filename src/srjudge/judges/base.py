@@ -192,3 +192,18 @@ class Judge(ABC):
         if abs(margin) <= tie_margin:
             return Comparison("tie", va, vb, margin)
         return Comparison("A" if margin > 0 else "B", va, vb, margin)
+
+
+class CandidateSetJudge(Judge):
+    """A judge whose verdicts depend on the whole candidate set (consensus, a shared reference)."""
+
+    def score(
+        self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
+    ) -> Verdict:
+        return self.score_many([image], lr=lr, hr=hr)[0]
+
+    @abstractmethod
+    def score_many(
+        self, images: Sequence[np.ndarray], *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
+    ) -> list[Verdict]:
+        """Judge the candidates together."""

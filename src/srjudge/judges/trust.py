@@ -38,7 +38,7 @@ from srjudge.errors import SpecError, SrjudgeError
 from srjudge.images.checks import check_lr_scale
 from srjudge.images.color import rgb_to_gray
 from srjudge.images.resize import imresize
-from srjudge.judges.base import Judge, Verdict
+from srjudge.judges.base import CandidateSetJudge, Judge, Verdict
 from srjudge.judges.registry import register_judge
 from srjudge.metrics.fullref import psnr_value
 from srjudge.metrics.lrref import downsample_to_lr
@@ -197,7 +197,7 @@ def consensus_vetoes(distances: Sequence[float], *, z: float = 3.5, floor: float
     return [bool(v > floor and (v - med) / mad > z) for v in d]
 
 
-class TrustJudge(Judge):
+class TrustJudge(CandidateSetJudge):
     def __init__(
         self,
         *,
@@ -274,11 +274,6 @@ class TrustJudge(Judge):
         if f.niqe is not None:
             terms["naturalness"] = _linear(-f.niqe, -12.0, -3.0)
         return terms
-
-    def score(
-        self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
-    ) -> Verdict:
-        return self.score_many([image], lr=lr, hr=hr)[0]
 
     def score_many(
         self, images: Sequence[np.ndarray], *, lr: np.ndarray | None = None, hr: np.ndarray | None = None

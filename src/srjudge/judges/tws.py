@@ -23,7 +23,7 @@ import numpy as np
 
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.images.checks import check_lr_scale, check_same_size
-from srjudge.judges.base import Judge, Verdict
+from srjudge.judges.base import CandidateSetJudge, Judge, Verdict
 from srjudge.judges.registry import register_judge
 from srjudge.metrics.fullref import edge_ssim_value
 from srjudge.metrics.noref import upsample_lr, wavelet_artifact_value
@@ -32,7 +32,7 @@ from srjudge.spec import Spec, coerce_options
 DEFAULT_WEIGHTS = {"semantic": 0.4, "structure": 0.3, "artifact": 0.3}
 
 
-class TWSJudge(Judge):
+class TWSJudge(CandidateSetJudge):
     def __init__(
         self,
         *,
@@ -70,11 +70,6 @@ class TWSJudge(Judge):
         embeddings = clip_image_embeddings([reference, *images], self.clip)
         ref = embeddings[0]
         return [float(np.clip(np.dot(ref, e), 0.0, 1.0)) for e in embeddings[1:]]
-
-    def score(
-        self, image: np.ndarray, *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
-    ) -> Verdict:
-        return self.score_many([image], lr=lr, hr=hr)[0]
 
     def score_many(
         self, images: Sequence[np.ndarray], *, lr: np.ndarray | None = None, hr: np.ndarray | None = None

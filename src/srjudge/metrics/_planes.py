@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from srjudge.errors import SpecError
+from srjudge.images.checks import crop_border as crop
 from srjudge.images.color import rgb_to_gray_uint8, rgb_to_y
 
 CHANNELS = ("rgb", "y", "gray")
@@ -19,17 +22,26 @@ def planes(image: np.ndarray, channel: str, *, crop_border: int = 0) -> tuple[li
     """
     if channel not in CHANNELS:
         raise SpecError(f"channel={channel!r} is not one of {', '.join(CHANNELS)}.")
-    if crop_border < 0:
-        raise SpecError(f"crop_border must be >= 0, got {crop_border}.")
-    if crop_border:
-        if 2 * crop_border >= min(image.shape[:2]):
-            raise SpecError(
-                f"crop_border={crop_border} removes the whole {image.shape[1]}x{image.shape[0]} image."
-            )
-        image = image[crop_border:-crop_border, crop_border:-crop_border]
-    data = image.astype(np.float64)
+    data = crop(image, crop_border).astype(np.float64)
     if channel == "rgb":
         return [data[..., c] for c in range(3)], 1.0
     if channel == "y":
         return [rgb_to_y(data)], 1.0
     return [rgb_to_gray_uint8(data)], 255.0
+
+
+def compare_planes(
+    a: np.ndarray,
+    b: np.ndarray,
+    compare: Callable[[np.ndarray, np.ndarray, float], float],
+    channel: str,
+    *,
+    crop_border: int = 0,
+    joint: bool = False,
+) -> float:
+    """Compare two images plane by plane and average, or (``joint``) all planes at once as PSNR does."""
+    planes_a, data_range = planes(a, channel, crop_border=crop_border)
+    planes_b, _ = planes(b, channel, crop_border=crop_border)
+    if joint:
+        return compare(np.stack(planes_a), np.stack(planes_b), data_range)
+    return float(np.mean([compare(x, y, data_range) for x, y in zip(planes_a, planes_b, strict=True)]))

@@ -56,10 +56,9 @@ import numpy as np
 from scipy.special import gamma as _gamma_fn
 
 from srjudge.errors import ImageError, MissingWeightsError, SpecError
+from srjudge.images.checks import crop_border as crop_border_
 from srjudge.metrics.base import MetricFn, MetricInfo, ScoreMap, register_metric_factory
-from srjudge.metrics.niqe import SHIFTS, aggd_fit, mscn
-from srjudge.metrics.niqe import _crop as _crop_border
-from srjudge.metrics.niqe import _gray_uint8 as _to_gray_uint8
+from srjudge.metrics.niqe import SHIFTS, aggd_fit, gray_levels, mscn
 
 __all__ = [
     "BRISQUE_INFO",
@@ -284,7 +283,7 @@ def brisque(image: np.ndarray, *, crop_border: int = 0, model: BrisqueModel | No
 
     ``crop_border`` pixels are removed from each side first (SR convention). Lower is better.
     """
-    return brisque_gray(_to_gray_uint8(_crop_border(np.asarray(image), crop_border)), model=model)
+    return brisque_gray(gray_levels(crop_border_(np.asarray(image), crop_border)), model=model)
 
 
 @register_metric_factory(BRISQUE_INFO, options={"crop_border": (int, 0)})

@@ -13,8 +13,9 @@ import math
 import numpy as np
 from skimage.filters import sobel
 
+from srjudge.images.checks import crop_border as crop
 from srjudge.images.color import rgb_to_gray
-from srjudge.metrics._planes import planes
+from srjudge.metrics._planes import compare_planes
 from srjudge.metrics._ssim import ms_ssim_2d, ssim_2d
 from srjudge.metrics.base import MetricInfo, ScoreMap, register_metric
 
@@ -46,9 +47,7 @@ def psnr(
     crop_border: int = 0,
 ) -> float:
     assert hr is not None
-    sr_planes, rng = planes(sr, channel, crop_border=crop_border)
-    hr_planes, _ = planes(hr, channel, crop_border=crop_border)
-    return psnr_value(np.stack(sr_planes), np.stack(hr_planes), rng)
+    return compare_planes(sr, hr, psnr_value, channel, crop_border=crop_border, joint=True)
 
 
 @register_metric(
@@ -71,9 +70,7 @@ def ssim(
     crop_border: int = 0,
 ) -> float:
     assert hr is not None
-    sr_planes, rng = planes(sr, channel, crop_border=crop_border)
-    hr_planes, _ = planes(hr, channel, crop_border=crop_border)
-    return float(np.mean([ssim_2d(a, b, rng) for a, b in zip(sr_planes, hr_planes, strict=True)]))
+    return compare_planes(sr, hr, ssim_2d, channel, crop_border=crop_border)
 
 
 @register_metric(
@@ -97,9 +94,7 @@ def ms_ssim(
     crop_border: int = 0,
 ) -> float:
     assert hr is not None
-    sr_planes, rng = planes(sr, channel, crop_border=crop_border)
-    hr_planes, _ = planes(hr, channel, crop_border=crop_border)
-    return float(np.mean([ms_ssim_2d(a, b, rng) for a, b in zip(sr_planes, hr_planes, strict=True)]))
+    return compare_planes(sr, hr, ms_ssim_2d, channel, crop_border=crop_border)
 
 
 def edge_map(image: np.ndarray) -> np.ndarray:
@@ -128,7 +123,4 @@ def edge_ssim(
     sr: np.ndarray, *, hr: np.ndarray | None, lr: np.ndarray | None = None, crop_border: int = 0
 ) -> float:
     assert hr is not None
-    if crop_border:
-        sr = sr[crop_border:-crop_border, crop_border:-crop_border]
-        hr = hr[crop_border:-crop_border, crop_border:-crop_border]
-    return edge_ssim_value(sr, hr)
+    return edge_ssim_value(crop(sr, crop_border), crop(hr, crop_border))

@@ -17,7 +17,7 @@ from srjudge.errors import SpecError
 from srjudge.images.checks import lr_scale
 from srjudge.images.color import rgb_to_lab
 from srjudge.images.resize import imresize
-from srjudge.metrics._planes import planes
+from srjudge.metrics._planes import compare_planes
 from srjudge.metrics._ssim import ssim_2d
 from srjudge.metrics.base import MetricInfo, ScoreMap, register_metric
 from srjudge.metrics.fullref import psnr_value
@@ -61,9 +61,7 @@ def lr_psnr(
 ) -> float:
     assert lr is not None
     down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
-    a, rng = planes(down, channel)
-    b, _ = planes(lr, channel)
-    return psnr_value(np.stack(a), np.stack(b), rng)
+    return compare_planes(down, lr, psnr_value, channel, joint=True)
 
 
 @register_metric(
@@ -88,9 +86,7 @@ def lr_ssim(
 ) -> float:
     assert lr is not None
     down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
-    a, rng = planes(down, channel)
-    b, _ = planes(lr, channel)
-    return float(np.mean([ssim_2d(x, y, rng) for x, y in zip(a, b, strict=True)]))
+    return compare_planes(down, lr, ssim_2d, channel)
 
 
 def colour_shift_value(sr: np.ndarray, lr: np.ndarray, sigma: float = 1.0) -> float:

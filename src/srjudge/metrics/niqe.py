@@ -48,6 +48,7 @@ from scipy.ndimage import correlate1d
 from scipy.special import gamma as _gamma_fn
 
 from srjudge.errors import ImageError, SpecError
+from srjudge.images.checks import crop_border as crop_border_
 from srjudge.images.color import rgb_to_gray_uint8
 from srjudge.images.resize import imresize
 from srjudge.metrics.base import MetricFn, MetricInfo, ScoreMap, register_metric_factory
@@ -285,7 +286,7 @@ def niqe_gray(gray: np.ndarray, *, block_size: int = 96) -> float:
     return _mvg_distance(niqe_features(np.asarray(gray, dtype=np.float64), block_size=block_size))
 
 
-def _gray_uint8(image: np.ndarray) -> np.ndarray:
+def gray_levels(image: np.ndarray) -> np.ndarray:
     """MATLAB ``rgb2gray`` of the 8-bit image for RGB input; a 2-D [0, 1] image is taken as gray."""
     if image.ndim == 2:
         return np.round(np.clip(image.astype(np.float64), 0.0, 1.0) * 255.0)
@@ -294,24 +295,13 @@ def _gray_uint8(image: np.ndarray) -> np.ndarray:
     raise ImageError(f"NIQE needs an H x W x 3 RGB image in [0, 1], got shape {image.shape}.")
 
 
-def _crop(image: np.ndarray, crop_border: int) -> np.ndarray:
-    if crop_border < 0:
-        raise SpecError(f"crop_border must be >= 0, got {crop_border}.")
-    if crop_border == 0:
-        return image
-    h, w = image.shape[:2]
-    if 2 * crop_border >= min(h, w):
-        raise ImageError(f"crop_border={crop_border} removes the whole {w}x{h} (WxH) image.")
-    return image[crop_border:-crop_border, crop_border:-crop_border]
-
-
 def niqe(image: np.ndarray, *, crop_border: int = 0, block_size: int = 96) -> float:
     """NIQE of an RGB image in [0, 1] (H x W x 3), as the LIVE MATLAB release computes it; lower is better.
 
     ``crop_border`` pixels are removed from each side first (SR convention); ``block_size`` other than
     96 departs from the block size the pristine model was fitted with.
     """
-    return niqe_gray(_gray_uint8(_crop(np.asarray(image), crop_border)), block_size=block_size)
+    return niqe_gray(gray_levels(crop_border_(np.asarray(image), crop_border)), block_size=block_size)
 
 
 @register_metric_factory(NIQE_INFO, options={"crop_border": (int, 0), "block_size": (int, 96)})
