@@ -18,6 +18,12 @@ def _seed_everything() -> None:
     np.random.seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's ~/.cache/srjudge."""
+    monkeypatch.setenv("SRJUDGE_CACHE_DIR", str(tmp_path_factory.mktemp("srjudge-cache")))
+
+
 q8 = quantize_8bit
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from srjudge.judges import trust as _trust  # noqa: F401  (registers)
 from srjudge.judges import tws as _tws  # noqa: F401  (registers)
+from srjudge.judges import vlm as _vlm  # noqa: F401  (registers)
 from srjudge.judges.base import Comparison, Judge, RankedItem, Ranking, Verdict
 from srjudge.judges.registry import JUDGES, create_judge, list_judges, register_judge
 

@@ -33,6 +33,7 @@ class Verdict:
     components: Mapping[str, float] = field(default_factory=dict)
     abstain_reason: str | None = None
     raw_higher_is_better: bool = True
+    accounting: Mapping[str, float | None] = field(default_factory=dict)
 
     @property
     def abstained(self) -> bool:
@@ -50,6 +51,7 @@ class Verdict:
             "abstained": self.abstained,
             "abstain_reason": self.abstain_reason,
             "raw_higher_is_better": self.raw_higher_is_better,
+            "accounting": dict(self.accounting),
             "provenance": self.provenance.to_dict(),
         }
 
@@ -87,10 +89,26 @@ class Ranking:
 
 @dataclass(frozen=True)
 class Comparison:
+    """A versus B. Pairwise VLM judges also report their votes and position consistency."""
+
     winner: Literal["A", "B", "tie"]
     verdict_a: Verdict
     verdict_b: Verdict
     margin: float
+    votes: Mapping[str, int] = field(default_factory=dict)
+    position_consistency: float | None = None
+    abstain_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "winner": self.winner,
+            "margin": _json_number(self.margin),
+            "votes": dict(self.votes),
+            "position_consistency": self.position_consistency,
+            "abstain_reason": self.abstain_reason,
+            "a": self.verdict_a.to_dict(),
+            "b": self.verdict_b.to_dict(),
+        }
 
 
 def _sort_key(item: tuple[int, Verdict]) -> tuple[int, float, float, int]:

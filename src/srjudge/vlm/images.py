@@ -1,0 +1,63 @@
+"""Preparing images for a VLM: bounded size (recorded) and PNG data URIs for HTTP backends."""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from srjudge.images.io import to_uint8
+
+DEFAULT_MAX_SIDE = 768
+"""Longest side sent to a VLM by default; larger images are downscaled (Lanczos) and the resize recorded."""
+
+
+@dataclass(frozen=True)
+class ResizeRecord:
+    original: tuple[int, int]  # (width, height)
+    sent: tuple[int, int]
+
+    @property
+    def resized(self) -> bool:
+        return self.original != self.sent
+
+    def describe(self) -> str:
+        (w, h), (sw, sh) = self.original, self.sent
+        return f"{w}x{h} -> {sw}x{sh}" if self.resized else f"{w}x{h} (unchanged)"
+
+
+def fit_longest_side(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, ResizeRecord]:
+    """Downscale so that the longest side is at most ``max_side`` (aspect kept); never upscales."""
+    h, w = image.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return image, ResizeRecord((w, h), (w, h))
+    if max_side < 1:
+        raise ValueError(f"max_side must be positive, got {max_side}")
+    factor = max_side / max(h, w)
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    pil = Image.fromarray(to_uint8(image)).resize(size, Image.Resampling.LANCZOS)
+    out = np.asarray(pil, dtype=np.float32) / np.float32(255.0)
+    return out, ResizeRecord((w, h), size)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def data_uri(image: np.ndarray) -> str:
+    """A lossless PNG data URI, as OpenAI-compatible chat APIs accept in ``image_url``."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+
+
+def decode_data_uri(uri: str) -> np.ndarray:
+    """The inverse of :func:`data_uri` (any PIL-readable base64 image); raises ValueError when malformed."""
+    if not uri.startswith("data:image/") or ";base64," not in uri:
+        raise ValueError("expected a data:image/...;base64, URI")
+    raw = base64.b64decode(uri.split(";base64,", 1)[1], validate=True)
+    with Image.open(io.BytesIO(raw)) as pil:
+        return np.asarray(pil.convert("RGB"), dtype=np.float32) / np.float32(255.0)
