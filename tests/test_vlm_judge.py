@@ -16,7 +16,6 @@ from srjudge.judges.vlm.aggregate import bradley_terry, copeland, tournament_pai
 from srjudge.judges.vlm.stability import flip_rate, mean_spread
 from srjudge.spec import parse_spec
 from srjudge.vlm.request import ChatRequest, Completion, ImagePart, TextPart
-
 from vlm_replay import ReplayBackend, with_logprobs
 
 

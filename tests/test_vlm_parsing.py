@@ -18,7 +18,8 @@ AUDIT_TAGS = ("blockiness", "ringing", "oversharpening", "colour shift", "blur",
         '{"score": 72, "tags": ["blur"], "reason": "soft edges", "confidence": 0.8}',
         'Sure! Here is my assessment:\n```json\n{"score": 72, "tags": ["blur"], "reason": "soft edges", '
         '"confidence": 0.8}\n```\nLet me know if you need more.',
-        'The image {looks} fine overall. {"score": "72", "tags": "blur", "reason": "soft edges", "confidence": "0.8"}',
+        'The image {looks} fine overall. {"score": "72", "tags": "blur", "reason": "soft edges", '
+        '"confidence": "0.8"}',
         '{"score": 72.0, "tags": ["Blur"], "reason": "a {brace} in a string", "confidence": 0.8} trailing',
     ],
 )
