@@ -239,3 +239,19 @@ def test_instability_measures() -> None:
     assert mean_spread([[50, 50], [40, 60]]) == pytest.approx(5.0)
     with pytest.raises(ValueError):
         flip_rate([["good"]])
+
+
+def test_answers_already_paid_for_survive_a_later_failure(tmp_path: Path) -> None:
+    from srjudge.vlm.backends import BackendError
+
+    def rule(request: ChatRequest) -> Completion:
+        if brightness(request)[0] < 0.5:
+            raise BackendError("HTTP 400: the server refused the second image")
+        return with_logprobs({" good": 0.0})
+
+    j = judge("level", rule, tmp_path)
+    with pytest.raises(BackendError, match="refused the second image"):
+        j.score_many([gray(0.8), gray(0.2)])
+    again = judge("level", rule, tmp_path)
+    assert again.score(gray(0.8)).accounting["cache_hits"] == 1
+    assert again.backend.requests == []  # type: ignore[attr-defined]

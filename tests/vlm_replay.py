@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from srjudge.vlm.backends.base import VLMBackend
+from srjudge.vlm.backends.base import ResultCallback, VLMBackend
 from srjudge.vlm.request import ChatRequest, Completion, TokenLogprobs, Usage
 
 Rule = Callable[[ChatRequest], str | Completion]
@@ -28,14 +28,18 @@ class ReplayBackend(VLMBackend):
     def model_id(self) -> str:
         return self.model
 
-    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+    def complete(
+        self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None
+    ) -> list[Completion]:
         out = []
-        for request in requests:
+        for index, request in enumerate(requests):
             self.requests.append(request)
             answer = self.rule(request)
             if isinstance(answer, str):
                 answer = Completion(text=answer, model=self.model, usage=Usage(100, 10), latency_s=0.01)
             out.append(answer)
+            if on_result is not None:
+                on_result(index, answer)
         return out
 
 

@@ -140,6 +140,7 @@ def score_cmd(
             max_pixels=max_pixels,
             progress=lambda done, total: progress.update(task, completed=done),
         )
+    _print_summary(the_judge)
     if fmt is ScoreFormat.json:
         payload = {
             "schema": SCORES_SCHEMA,
@@ -200,7 +201,9 @@ def rank_cmd(
     from srjudge.select.files import rank_files
 
     paths = expand_image_paths(candidates)
-    result = rank_files(paths, create_judge(judge), lr_path=lr, hr_path=hr, max_pixels=max_pixels)
+    the_judge = create_judge(judge)
+    result = rank_files(paths, the_judge, lr_path=lr, hr_path=hr, max_pixels=max_pixels)
+    _print_summary(the_judge)
     if fmt is RankFormat.json:
         _emit(json.dumps(result.to_dict(), indent=2), out_file)
         return
@@ -210,6 +213,56 @@ def rank_cmd(
     for c in result.to_dict()["candidates"]:
         table.add_row(str(c["rank"] or "-"), c["path"], _fmt(c["score"], 3), ", ".join(c["tags"]) or "-")
     out.print(table)
+
+
+def _print_summary(judge: object) -> None:
+    """Model-backed judges report calls, cache hits, tokens, latency and cost for the run (stderr)."""
+    summary = getattr(judge, "summary", None)
+    if callable(summary):
+        err.print("run summary: " + json.dumps(summary()))
+
+
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Local folder of a transformers VLM.")],
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to bind; keep 127.0.0.1 unless you set a token.")
+    ] = ("127.0.0.1"),
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port.")] = 8000,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")] = "auto",
+    token_env: Annotated[
+        str | None,
+        typer.Option("--token-env", help="Environment variable holding a bearer token to require."),
+    ] = None,
+    max_body_mb: Annotated[
+        int, typer.Option("--max-body-mb", help="Refuse larger request bodies (413).")
+    ] = 32,
+) -> None:
+    """Serve a local VLM: OpenAI-compatible /v1/chat/completions and /judge/{score,compare,rank}."""
+    import os
+
+    import uvicorn
+
+    from srjudge.serve.app import create_app
+    from srjudge.vlm.backends import create_backend
+
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise SrjudgeError(f"--token-env {token_env}: that environment variable is not set or empty.")
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        err.print(
+            f"[yellow]warning:[/] serving on {host} without a bearer token (--token-env): anyone who can "
+            "reach this port can use the model."
+        )
+    backend = create_backend("hf", {"model": str(model), "device": device, "dtype": dtype})
+    application = create_app(backend, token=token, max_body_bytes=max_body_mb * 1024 * 1024)
+    err.print(
+        f"srjudge serve: {backend.identity()['model']} on http://{host}:{port} (OpenAPI schema at /docs)"
+    )
+    uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
 @app.command("degrade")

@@ -19,11 +19,17 @@ class BackendError(SrjudgeError):
     """A model call failed for good (bad credentials, bad request, model missing, retries exhausted)."""
 
 
+ResultCallback = Callable[[int, Completion], None]
+"""Called with (request index, completion) as each answer arrives."""
+
+
 class VLMBackend(ABC):
     """Turns chat requests into completions. Subclasses implement :meth:`complete`.
 
     ``complete`` returns one completion per request, in order; it handles its own batching,
     concurrency and transient-error retries, and raises :class:`BackendError` for permanent ones.
+    It calls ``on_result`` as each answer (or batch of answers) arrives, so that callers can
+    persist what is already paid for before a later request fails.
     """
 
     kind: str = ""
@@ -44,7 +50,9 @@ class VLMBackend(ABC):
         return {"backend": self.kind, "model": self.model_id, "revision": self.revision}
 
     @abstractmethod
-    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+    def complete(
+        self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None
+    ) -> list[Completion]:
         """One completion per request, in order."""
 
     def close(self) -> None:  # noqa: B027  (optional hook)
@@ -116,12 +124,9 @@ class CachedBackend:
         results: list[Completion | None] = [self.cache.get(k) if self.cache else None for k in keys]
         missing = [i for i, c in enumerate(results) if c is None]
         if missing:
-            fresh = self.backend.complete([requests[i] for i in missing])
-            if len(fresh) != len(missing):
-                raise BackendError(
-                    f"backend {self.backend.kind} returned {len(fresh)} completions for {len(missing)}"
-                )
-            for i, completion in zip(missing, fresh, strict=True):
+
+            def store(position: int, completion: Completion) -> None:
+                i = missing[position]
                 results[i] = completion
                 if self.cache is not None:
                     self.cache.put(
@@ -131,6 +136,15 @@ class CachedBackend:
                         model=identity["model"],
                         template=requests[i].template,
                     )
+
+            fresh = self.backend.complete([requests[i] for i in missing], on_result=store)
+            if len(fresh) != len(missing):
+                raise BackendError(
+                    f"backend {self.backend.kind} returned {len(fresh)} completions for {len(missing)}"
+                )
+            for position, completion in enumerate(fresh):
+                if results[missing[position]] is None:  # a backend that did not call on_result
+                    store(position, completion)
         out = [c for c in results if c is not None]
         for completion in out:
             self.stats.record(completion)

@@ -1,0 +1,1 @@
+"""``srjudge serve``: one loaded VLM behind an OpenAI-compatible API and judge endpoints."""
