@@ -255,3 +255,13 @@ def test_answers_already_paid_for_survive_a_later_failure(tmp_path: Path) -> Non
     again = judge("level", rule, tmp_path)
     assert again.score(gray(0.8)).accounting["cache_hits"] == 1
     assert again.backend.requests == []  # type: ignore[attr-defined]
+
+
+def test_large_images_are_downscaled_and_the_verdict_says_so(tmp_path: Path) -> None:
+    j = judge("level", lambda r: with_logprobs({" good": 0.0}), tmp_path, max_side=64)
+    verdict = j.score(gray(0.5, 200))
+    sent = j.backend.requests[0].messages[-1].parts[0]  # type: ignore[attr-defined]
+    assert isinstance(sent, ImagePart) and sent.image.shape == (64, 64, 3)
+    assert "image sent as 200x200 -> 64x64, max_side=64" in verdict.rationale
+    small = j.score(gray(0.5, 32))
+    assert "image sent" not in small.rationale

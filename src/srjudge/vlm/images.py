@@ -29,18 +29,24 @@ class ResizeRecord:
         return f"{w}x{h} -> {sw}x{sh}" if self.resized else f"{w}x{h} (unchanged)"
 
 
-def fit_longest_side(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, ResizeRecord]:
-    """Downscale so that the longest side is at most ``max_side`` (aspect kept); never upscales."""
-    h, w = image.shape[:2]
-    if max_side is None or max(h, w) <= max_side:
-        return image, ResizeRecord((w, h), (w, h))
+def plan_resize(width: int, height: int, max_side: int | None) -> ResizeRecord:
+    """The size an image is sent at: longest side at most ``max_side``, aspect kept, never upscaled."""
+    if max_side is None or max(width, height) <= max_side:
+        return ResizeRecord((width, height), (width, height))
     if max_side < 1:
         raise ValueError(f"max_side must be positive, got {max_side}")
-    factor = max_side / max(h, w)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    pil = Image.fromarray(to_uint8(image)).resize(size, Image.Resampling.LANCZOS)
-    out = np.asarray(pil, dtype=np.float32) / np.float32(255.0)
-    return out, ResizeRecord((w, h), size)
+    factor = max_side / max(width, height)
+    return ResizeRecord((width, height), (max(1, round(width * factor)), max(1, round(height * factor))))
+
+
+def fit_longest_side(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, ResizeRecord]:
+    """Downscale (Lanczos) to the planned size; the record says what was done."""
+    h, w = image.shape[:2]
+    record = plan_resize(w, h, max_side)
+    if not record.resized:
+        return image, record
+    pil = Image.fromarray(to_uint8(image)).resize(record.sent, Image.Resampling.LANCZOS)
+    return np.asarray(pil, dtype=np.float32) / np.float32(255.0), record
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -39,7 +39,7 @@ from srjudge.judges.vlm.prompts import PROMPTS, PromptTemplate, load_prompt_file
 from srjudge.provenance import Provenance
 from srjudge.vlm.backends.base import CachedBackend, RunStats, VLMBackend, create_backend
 from srjudge.vlm.cache import CompletionCache
-from srjudge.vlm.images import DEFAULT_MAX_SIDE, fit_longest_side
+from srjudge.vlm.images import DEFAULT_MAX_SIDE, fit_longest_side, plan_resize
 from srjudge.vlm.request import (
     ChatMessage,
     ChatRequest,
@@ -305,6 +305,18 @@ class VLMJudge(CandidateSetJudge):
     def score_many(
         self, images: Sequence[np.ndarray], *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
     ) -> list[Verdict]:
+        """Judge the candidates; each verdict records how its image was resized for the model."""
+        verdicts = self._score_many(images, lr)
+        return [self._with_resize_note(v, image) for v, image in zip(verdicts, images, strict=True)]
+
+    def _with_resize_note(self, verdict: Verdict, image: np.ndarray) -> Verdict:
+        record = plan_resize(image.shape[1], image.shape[0], self.cfg.max_side)
+        if not record.resized:
+            return verdict
+        note = f" [image sent as {record.describe()}, max_side={self.cfg.max_side}]"
+        return replace(verdict, rationale=verdict.rationale + note)
+
+    def _score_many(self, images: Sequence[np.ndarray], lr: np.ndarray | None) -> list[Verdict]:
         if not images:
             return []
         protocol = self.cfg.protocol
