@@ -5,67 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from srjudge.cli.common import RankFormat, ScoreFormat, _emit, _fmt, _progress, app, err, out
 from srjudge.errors import SrjudgeError
-
-app = typer.Typer(
-    name="srjudge",
-    help="Judge super-resolution outputs: calibrated metrics, a trustworthiness score, VLM judges.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-class ScoreFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-class RankFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-
-
-def _emit(text: str, out_file: Path | None) -> None:
-    if out_file is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(text)
-        err.print(f"wrote {out_file}")
-
-
-def _fmt(value: float | str | None, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        return value
-    return f"{value:.{digits}g}"
 
 
 @app.command("judges")
@@ -349,6 +297,8 @@ def main() -> None:
         err.print("interrupted")
         raise SystemExit(130) from None
 
+
+import srjudge.cli.jobs  # noqa: E402,F401  (registers generate, select, audit)
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,16 @@
-"""Scoring and ranking image files with a judge; later, selection and fusion of the best candidates."""
+"""Scoring, ranking, selecting and fusing candidate SR images."""
 
 from srjudge.select.files import RankResult, ScoreRecord, rank_files, score_files
+from srjudge.select.fusion import FUSE_METHODS, fuse
+from srjudge.select.selection import Selection, select_best
 
-__all__ = ["RankResult", "ScoreRecord", "rank_files", "score_files"]
+__all__ = [
+    "FUSE_METHODS",
+    "RankResult",
+    "ScoreRecord",
+    "Selection",
+    "fuse",
+    "rank_files",
+    "score_files",
+    "select_best",
+]

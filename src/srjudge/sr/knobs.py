@@ -13,7 +13,7 @@ SR output (or, for ``scale``, as a re-run at another native scale), so they work
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -214,10 +214,10 @@ def knobs_for(family: str) -> list[Knob]:
     return [k for k in KNOBS.values() if k.family == key]
 
 
-def choose_knob(family: str, tags: tuple[str, ...] | list[str]) -> tuple[Knob, float] | None:
+def choose_knob(family: str, tags: Sequence[str], exclude: Collection[str] = ()) -> tuple[Knob, float] | None:
     """One conservative knob whose ``fixes`` match the tags (first match in table order), at its step."""
     for knob in knobs_for(family):
-        if any(tag in knob.fixes for tag in tags):
+        if knob.name not in exclude and any(tag in knob.fixes for tag in tags):
             return knob, knob.step
     return None
 

@@ -1,0 +1,208 @@
+"""Selection over many LR inputs: a folder with one sub-folder per LR input, or a manifest.
+
+Layout: ``ROOT/<item>/lr.<ext>`` (required), optional ``hr.<ext>``, and the candidates either in
+``ROOT/<item>/candidates/`` or as the other images of ``ROOT/<item>/`` (``srjudge generate``
+writes exactly this). A manifest (CSV or JSONL, paths relative to it) has one row per candidate
+with columns ``item``, ``lr``, ``candidate`` and optionally ``hr``.
+
+Resumable: each item's ``selection.json`` records the judge's config hash and the settings; an
+item whose record matches is skipped on a re-run, and ``selections.csv`` is appended and flushed
+item by item, so an interruption loses at most the item in progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from srjudge.errors import ImageError, SrjudgeError
+from srjudge.images.io import IMAGE_SUFFIXES, load_image, save_png
+from srjudge.judges.base import Judge
+from srjudge.judges.tws import TWSJudge
+from srjudge.select.selection import select_best
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    lr: Path
+    candidates: tuple[Path, ...]
+    hr: Path | None = None
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def items_from_folder(root: Path) -> list[Item]:
+    """One item per sub-folder holding ``lr.<ext>``; errors list every malformed sub-folder at once."""
+    if not root.is_dir():
+        raise SrjudgeError(f"{root}: not a folder.")
+    items, problems = [], []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = _images_in(sub)
+        lr = [f for f in files if f.stem.lower() == "lr"]
+        hr = [f for f in files if f.stem.lower() == "hr"]
+        if not lr:
+            problems.append(f"{sub}: no lr.<png|jpg|...> file")
+            continue
+        cand_dir = sub / "candidates"
+        candidates = _images_in(cand_dir) if cand_dir.is_dir() else [f for f in files if f not in lr + hr]
+        if len(candidates) < 1:
+            problems.append(f"{sub}: no candidate images")
+            continue
+        items.append(Item(sub.name, lr[0], tuple(candidates), hr[0] if hr else None))
+    if problems:
+        raise SrjudgeError("Folder layout problems:\n  " + "\n  ".join(problems))
+    if not items:
+        raise SrjudgeError(
+            f"{root}: no sub-folders with an lr image and candidates (see `srjudge select --help`)."
+        )
+    return items
+
+
+def items_from_manifest(path: Path) -> list[Item]:
+    """Rows (item, lr, candidate[, hr]) from CSV or JSONL, grouped by item; problems name their rows."""
+    if not path.is_file():
+        raise SrjudgeError(f"{path}: no such manifest.")
+    base = path.parent
+    rows: list[dict[str, str]]
+    if path.suffix.lower() == ".jsonl":
+        rows = []
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise SrjudgeError(f"{path}:{n}: not valid JSON ({exc.msg}).") from None
+    else:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    problems: list[str] = []
+    grouped: dict[str, dict[str, object]] = {}
+    for n, row in enumerate(rows, 1):
+        missing = [k for k in ("item", "lr", "candidate") if not row.get(k)]
+        if missing:
+            problems.append(f"row {n}: missing {', '.join(missing)}")
+            continue
+        entry = grouped.setdefault(row["item"], {"lr": row["lr"], "hr": row.get("hr"), "candidates": []})
+        if entry["lr"] != row["lr"]:
+            problems.append(
+                f"row {n}: item {row['item']!r} has two LR inputs ({entry['lr']} and {row['lr']})"
+            )
+        cands = entry["candidates"]
+        assert isinstance(cands, list)
+        if row["candidate"] in cands:
+            problems.append(f"row {n}: duplicate candidate {row['candidate']!r} for item {row['item']!r}")
+        cands.append(row["candidate"])
+        for key in ("lr", "candidate", "hr"):
+            value = row.get(key)
+            if value and not (base / value).is_file():
+                problems.append(f"row {n}: {key} file {value!r} not found (relative to {base})")
+    if problems:
+        raise SrjudgeError(f"{path}: manifest problems:\n  " + "\n  ".join(problems))
+    return [
+        Item(
+            name,
+            base / str(e["lr"]),
+            tuple(base / c for c in e["candidates"]),  # type: ignore[attr-defined]
+            base / str(e["hr"]) if e.get("hr") else None,
+        )
+        for name, e in grouped.items()
+    ]
+
+
+@dataclass
+class FolderSummary:
+    out_dir: Path
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def select_items(
+    items: Sequence[Item],
+    judge: Judge,
+    out_dir: Path,
+    *,
+    top_k: int = 3,
+    fuse_method: str = "median",
+    tws: TWSJudge | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> FolderSummary:
+    """Select and fuse for every item; resumable; a bad item is reported and the run goes on."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = {
+        "judge": judge.spec,
+        "config_hash": judge.provenance().config_hash,
+        "top_k": top_k,
+        "fuse": fuse_method,
+    }
+    summary = FolderSummary(out_dir)
+    csv_path = out_dir / "selections.csv"
+    new_file = not csv_path.exists()
+    with csv_path.open("a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new_file:
+            writer.writerow(["item", "chosen", "score", "chosen_tws", "fused_tws", "fuse", "judge"])
+            handle.flush()
+        for n, item in enumerate(items, 1):
+            folder = out_dir / item.name
+            record = folder / "selection.json"
+            if record.exists():
+                try:
+                    previous = json.loads(record.read_text())
+                except json.JSONDecodeError:
+                    previous = {}
+                if previous.get("fingerprint") == fingerprint:
+                    summary.skipped.append(item.name)
+                    if progress:
+                        progress(n, len(items), item.name)
+                    continue
+            try:
+                images = [load_image(p) for p in item.candidates]
+                lr = load_image(item.lr)
+                hr = load_image(item.hr) if item.hr else None
+                selection = select_best(
+                    images,
+                    [str(p) for p in item.candidates],
+                    judge,
+                    lr=lr,
+                    hr=hr,
+                    top_k=top_k,
+                    fuse_method=fuse_method,
+                    tws=tws,
+                    lr_name=str(item.lr),
+                    hr_name=str(item.hr) if item.hr else None,
+                )
+            except (SrjudgeError, ImageError) as exc:
+                summary.failed.append((item.name, str(exc)))
+                if progress:
+                    progress(n, len(items), item.name)
+                continue
+            save_png(folder / "chosen.png", images[selection.chosen])
+            save_png(folder / "fused.png", selection.fused)
+            payload = {**selection.to_dict(), "item": item.name, "fingerprint": fingerprint}
+            tmp = record.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(payload, indent=2))
+            tmp.replace(record)
+            best = selection.result.ranking.best.verdict
+            writer.writerow(
+                [
+                    item.name,
+                    item.candidates[selection.chosen].name,
+                    f"{best.score:.4f}",
+                    f"{selection.tws_candidates[selection.chosen]:.4f}",
+                    f"{selection.tws_fused:.4f}",
+                    fuse_method,
+                    judge.spec,
+                ]
+            )
+            handle.flush()
+            summary.done.append(item.name)
+            if progress:
+                progress(n, len(items), item.name)
+    return summary

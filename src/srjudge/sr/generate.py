@@ -1,0 +1,77 @@
+"""Making candidates for many LR inputs with one or more SR backends, with a manifest of every setting.
+
+Layout (what ``srjudge select`` reads in folder mode): ``OUT/<name>/lr.png``,
+``OUT/<name>/candidates/<backend>_s<seed>.png`` and ``OUT/<name>/manifest.json`` holding each
+candidate's backend spec, settings and seed. Existing candidates are kept (resume).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from srjudge.errors import SrjudgeError
+from srjudge.images.io import load_image, save_png
+from srjudge.sr.base import SRBackend
+
+MANIFEST_SCHEMA = "srjudge.candidates/1"
+
+
+def _slug(spec: str) -> str:
+    return (
+        re.sub(r"[^A-Za-z0-9.+-]+", "-", spec.split(",")[0].replace(":", "-").split("/")[-1]).strip("-")
+        or "sr"
+    )
+
+
+def generate_folder(
+    lr_paths: Sequence[Path],
+    backends: Sequence[SRBackend],
+    out_dir: Path,
+    *,
+    scale: int = 4,
+    samples: int = 1,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Candidates for every LR input from every backend; returns the per-input manifests."""
+    if samples < 1:
+        raise SrjudgeError(f"--samples must be at least 1, got {samples}.")
+    manifests: dict[str, list[dict[str, Any]]] = {}
+    for n, path in enumerate(lr_paths, 1):
+        name = path.stem
+        folder = out_dir / name
+        lr = load_image(path)
+        save_png(folder / "lr.png", lr)
+        entries: list[dict[str, Any]] = []
+        for backend in backends:
+            count = samples if backend.stochastic else 1
+            for k in range(count):
+                sample_seed = seed + k if backend.stochastic else None
+                file = (
+                    folder
+                    / "candidates"
+                    / f"{_slug(backend.spec)}{f'_s{sample_seed}' if backend.stochastic else ''}.png"
+                )
+                if not file.exists():
+                    image = backend.upscale(lr, scale=scale, seed=sample_seed)
+                    save_png(file, image)
+                entries.append(
+                    {
+                        "file": str(file.relative_to(folder)),
+                        "backend": backend.spec,
+                        "family": backend.family,
+                        "seed": sample_seed,
+                        "scale": scale,
+                        "settings": backend.settings(),
+                    }
+                )
+        manifest = {"schema": MANIFEST_SCHEMA, "lr": "lr.png", "source": str(path), "candidates": entries}
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        manifests[name] = entries
+        if progress:
+            progress(n, len(lr_paths), name)
+    return manifests
