@@ -6,6 +6,25 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${SRJUDGE_VENV:-$ROOT/.venv}"
 
+# Real-ESRGAN's ncnn build needs the Vulkan loader and an OpenMP runtime (Debian: libvulkan1,
+# libomp5; mesa-vulkan-drivers gives a CPU Vulkan device). Installed when missing and we are root;
+# otherwise the realesrgan backend reports exactly what is missing.
+ensure_system_libs() {
+    local missing=()
+    ldconfig -p 2>/dev/null | grep -q "libvulkan.so.1" || missing+=(libvulkan1)
+    ldconfig -p 2>/dev/null | grep -q "libomp.so.5" || missing+=(libomp5)
+    [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd* >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+            echo "Installing system libraries for Real-ESRGAN: ${missing[*]}" >&2
+            (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 \
+                || echo "warning: could not install ${missing[*]}; the realesrgan backend will say what is missing." >&2
+        else
+            echo "note: ${missing[*]} not installed (needs root); the realesrgan backend will be unavailable." >&2
+        fi
+    fi
+}
+
 ensure_venv() {
     local extras="$1"
     local python="${PYTHON:-python3}"
@@ -21,6 +40,7 @@ ensure_venv() {
         echo "Creating virtual environment in $VENV" >&2
         "$python" -m venv "$VENV"
     fi
+    ensure_system_libs
     local stamp="$VENV/.srjudge-install"
     local want
     want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16) [$extras]"
