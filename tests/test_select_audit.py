@@ -186,8 +186,18 @@ class _ScriptedJudge(Judge):
         )
 
 
+class _Oversharpener(SRBackend):
+    """A 'general' SR model that over-sharpens (halos): what the dehalo knob is for."""
+
+    spec = "oversharpener"
+    family = "general"
+
+    def upscale(self, lr: np.ndarray, *, scale: int, seed: int | None = None) -> np.ndarray:
+        return classical.unsharp(classical.bicubic(lr, scale), 2.5, 2.0)
+
+
 def test_gatekeeper_decisions(astronaut_lr: np.ndarray) -> None:
-    backend: SRBackend = create_sr_backend("bicubic")
+    backend: SRBackend = _Oversharpener()
     lr = astronaut_lr
     accept = audit_image(lr, backend, _ScriptedJudge(lambda im: (90.0, [], 0.9)))
     assert accept.decision == "accept" and len(accept.steps) == 1
