@@ -283,7 +283,8 @@ def demo_cmd(
             )
         out.print(table)
     out.print("* the HR photo is a check the judge never sees.")
-    out.print(f"Report: {out_dir / 'report.json'}; best images: {out_dir}/<photo>/best.png")
+    out.print(f"Open the report: {out_dir / 'report' / 'index.html'}")
+    out.print(f"JSON: {out_dir / 'report.json'}; per photo: best.png, fused.png, selection.json, audit/")
 
 
 def main() -> None:
