@@ -25,6 +25,16 @@ ensure_system_libs() {
     fi
 }
 
+# The report test loads the HTML page in headless Chromium (Debian's package).
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "Installing chromium for the report's browser test" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+            || echo "warning: could not install chromium; the report test will fail and say how to install it." >&2
+    fi
+}
+
 ensure_venv() {
     local extras="$1"
     local python="${PYTHON:-python3}"
