@@ -11,8 +11,10 @@ VENV="${SRJUDGE_VENV:-$ROOT/.venv}"
 # otherwise the realesrgan backend reports exactly what is missing.
 ensure_system_libs() {
     local missing=()
-    ldconfig -p 2>/dev/null | grep -q "libvulkan.so.1" || missing+=(libvulkan1)
-    ldconfig -p 2>/dev/null | grep -q "libomp.so.5" || missing+=(libomp5)
+    local ldconfig
+    ldconfig="$(command -v ldconfig || echo /sbin/ldconfig)"  # /sbin is not on every PATH
+    "$ldconfig" -p 2>/dev/null | grep -q "libvulkan.so.1" || missing+=(libvulkan1)
+    "$ldconfig" -p 2>/dev/null | grep -q "libomp.so.5" || missing+=(libomp5)
     [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd* >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
