@@ -1,0 +1,183 @@
+"""Benchmark outputs: one self-contained HTML page (tables, embedded PNG plots), Markdown and CSV tables.
+
+The page follows :mod:`srjudge.report.html`: inline CSS, no JavaScript, no external assets (plots are
+data URIs), a Content-Security-Policy that forbids any network access, and every text HTML-escaped
+(judge names and dataset fields come from users).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from srjudge import __version__
+
+_CSS = """
+:root{--fg:#1d2330;--muted:#5b6475;--line:#dde2ea;--bg:#f5f7fa;--card:#fff;color-scheme:light}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
+color:var(--fg);background:var(--bg)}
+main{max-width:1240px;margin:0 auto;padding:20px 20px 48px}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:0 0 8px}
+.note{color:var(--muted);margin:0 0 12px}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px;margin:16px 0}
+table.data{border-collapse:collapse;width:100%;font-size:13px}
+table.data th,table.data td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);
+vertical-align:top;overflow-wrap:anywhere}
+table.data th{background:#f0f3f8;font-weight:600;white-space:nowrap}
+.num{text-align:right!important;font-variant-numeric:tabular-nums;white-space:nowrap}
+.scroll{overflow-x:auto}
+table.kv{border-collapse:collapse;font-size:13px;margin-top:6px}
+table.kv th{text-align:left;padding:2px 12px 2px 0;color:var(--muted);font-weight:500;vertical-align:top}
+table.kv td{overflow-wrap:anywhere}
+.settings summary{cursor:pointer;font-weight:600}
+.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px}
+.plots figure{margin:0}.plots img{display:block;max-width:100%;height:auto;border:1px solid var(--line)}
+.plots figcaption{color:var(--muted);font-size:12.5px;overflow-wrap:anywhere}
+@media (max-width:600px){main{padding:10px}section{padding:10px}.plots{grid-template-columns:1fr}}
+footer{color:var(--muted);font-size:12px;text-align:center}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def format_value(value: object, digits: int = 3) -> str:
+    """A table cell as text: floats to ``digits`` decimals, NaN/None as an em dash, pairs as ``[lo, hi]``."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "—" if not math.isfinite(value) else f"{value:.{digits}f}"
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return f"[{format_value(value[0], digits)}, {format_value(value[1], digits)}]"
+    return str(value)
+
+
+def columns_of(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The union of the rows' keys, in first-seen order."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            seen.setdefault(str(key), None)
+    return list(seen)
+
+
+def _is_num(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _table_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return '<p class="note">No rows.</p>'
+    cols = columns_of(rows)
+    head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+    body = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="num">{_e(format_value(row.get(c)))}</td>'
+            if _is_num(row.get(c))
+            else f"<td>{_e(format_value(row.get(c)))}</td>"
+            for c in cols
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f'<div class="scroll"><table class="data"><tr>{head}</tr>{"".join(body)}</table></div>'
+
+
+def _settings_html(settings: Mapping[str, Any]) -> str:
+    if not settings:
+        return ""
+    rows = "".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in settings.items())
+    return f'<details class="settings"><summary>Settings</summary><table class="kv">{rows}</table></details>'
+
+
+def _plot_html(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    name = Path(path).stem
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(name)}">'
+        f"<figcaption>{_e(name)}</figcaption></figure>"
+    )
+
+
+def render_bench_page(
+    title: str,
+    tables: Mapping[str, Sequence[Mapping[str, Any]]],
+    plots: Sequence[Path],
+    settings: Mapping[str, Any],
+    note: str,
+) -> str:
+    """The whole page as a string (plots read from disk and embedded)."""
+    sections = "".join(
+        f"<section><h2>{_e(name)}</h2>{_table_html(rows)}</section>" for name, rows in tables.items()
+    )
+    figures = "".join(_plot_html(p) for p in plots)
+    plot_section = f'<section><h2>Plots</h2><div class="plots">{figures}</div></section>' if figures else ""
+    note_html = f'<p class="note">{_e(note)}</p>' if note else ""
+    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<header><h1>{_e(title)}</h1>{note_html}{_settings_html(settings)}</header>"
+        f"{sections}{plot_section}"
+        f"<footer>srjudge {_e(__version__)} · static page, no network access needed</footer>"
+        "</main></body></html>\n"
+    )
+
+
+def write_bench_page(
+    out_dir: Path | str,
+    title: str,
+    tables: Mapping[str, Sequence[Mapping[str, Any]]],
+    plots: Sequence[Path],
+    settings: Mapping[str, Any],
+    note: str,
+) -> Path:
+    """Write ``out_dir/index.html``: one table per entry of ``tables``, the PNG ``plots`` embedded."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "index.html"
+    path.write_text(render_bench_page(title, tables, plots, settings, note), encoding="utf-8")
+    return path
+
+
+def _md_cell(value: object) -> str:
+    text = format_value(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def to_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """A GitHub-flavoured Markdown table (numbers right-aligned, floats to 3 decimals, ``|`` escaped)."""
+    cols = list(columns) if columns is not None else columns_of(rows)
+    if not cols:
+        return ""
+    numeric = [any(_is_num(r.get(c)) for r in rows) for c in cols]
+    lines = [
+        "| " + " | ".join(_md_cell(c) for c in cols) + " |",
+        "| " + " | ".join("---:" if num else "---" for num in numeric) + " |",
+    ]
+    lines += ["| " + " | ".join(_md_cell(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None, path: Path | str) -> Path:
+    """Write the rows as CSV (full precision; None as an empty cell); returns ``path``."""
+    cols = list(columns) if columns is not None else columns_of(rows)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(cols)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else row.get(c) for c in cols])
+    return out
