@@ -299,6 +299,7 @@ def main() -> None:
         raise SystemExit(130) from None
 
 
+import srjudge.cli.bench_cmd  # noqa: E402  (registers bench)
 import srjudge.cli.jobs  # noqa: E402,F401  (registers generate, select, audit)
 
 if __name__ == "__main__":

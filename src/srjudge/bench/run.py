@@ -1,0 +1,248 @@
+"""Running judges over a dataset: streamed scoring, resumable per-judge score files, measures, outputs.
+
+Images are loaded one item at a time and dropped after scoring, so memory stays flat however
+large the dataset. Every prediction is appended and flushed to ``OUT/scores/<judge>.jsonl`` as it
+is made (keyed by item, repeat and the judge's config hash); a re-run reuses them and only scores
+what is missing, and the files hold everything needed to regenerate the tables exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srjudge.bench.datasets import BestOfNDataset, MOSDataset, PairwiseDataset
+from srjudge.errors import SrjudgeError
+from srjudge.images.io import load_image
+from srjudge.judges.base import Judge, Verdict
+
+Progress = Callable[[str, int, int], None]
+
+
+def _slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+=-]+", "_", spec)[:80] + "-" + hashlib.sha256(spec.encode()).hexdigest()[:8]
+
+
+class ScoreFile:
+    """Append-only JSONL of predictions for one judge; lines of another configuration are ignored."""
+
+    def __init__(self, path: Path, config_hash: str) -> None:
+        self.path = path
+        self.config_hash = config_hash
+        self.rows: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by an interruption: that item is scored again
+                if row.get("config_hash") == config_hash:
+                    self.rows[row["key"]] = row
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = path.open("a")
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.rows.get(key)
+
+    def put(self, key: str, row: dict[str, Any]) -> None:
+        row = {"key": key, "config_hash": self.config_hash, **row}
+        self.rows[key] = row
+        self._handle.write(json.dumps(row) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+@dataclass
+class JudgeResult:
+    """Predictions of one judge and what they cost."""
+
+    spec: str
+    config_hash: str
+    predictions: dict[str, list[float | None]] = field(default_factory=dict)
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+    images: int = 0
+    reused: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def abstained(self) -> int:
+        return sum(1 for values in self.predictions.values() for v in values if v is None)
+
+    def cost_row(self) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 3),
+            "images_per_s": round(self.images / self.seconds, 2)
+            if self.seconds > 0 and self.images
+            else None,
+            "model_calls": self.summary.get("calls"),
+            "cache_hits": self.summary.get("cache_hits"),
+            "tokens": (self.summary.get("prompt_tokens") or 0) + (self.summary.get("completion_tokens") or 0)
+            if self.summary
+            else None,
+            "reused_scores": self.reused,
+        }
+
+
+def _score(verdict: Verdict) -> float | None:
+    return None if verdict.score is None or math.isnan(verdict.score) else float(verdict.score)
+
+
+def _opt(path: Path | None) -> np.ndarray | None:
+    return load_image(path) if path is not None else None
+
+
+def run_judge(
+    dataset: MOSDataset | PairwiseDataset | BestOfNDataset,
+    judge: Judge,
+    out_dir: Path,
+    *,
+    repeats: int = 1,
+    progress: Progress | None = None,
+) -> JudgeResult:
+    """Score every item ``repeats`` times (streamed, resumable) and time it."""
+    config_hash = judge.provenance().config_hash
+    scores = ScoreFile(out_dir / "scores" / f"{_slug(judge.spec)}.jsonl", config_hash)
+    result = JudgeResult(judge.spec, config_hash)
+    started = time.perf_counter()
+    try:
+        if isinstance(dataset, MOSDataset):
+            _run_mos(dataset, judge, scores, result, repeats, progress)
+        elif isinstance(dataset, PairwiseDataset):
+            _run_pairwise(dataset, judge, scores, result, repeats, progress)
+        else:
+            _run_best_of_n(dataset, judge, scores, result, repeats, progress)
+    finally:
+        scores.close()
+    result.seconds = time.perf_counter() - started
+    summary = getattr(judge, "summary", None)
+    result.summary = summary() if callable(summary) else {}
+    return result
+
+
+def _run_mos(
+    ds: MOSDataset,
+    judge: Judge,
+    scores: ScoreFile,
+    result: JudgeResult,
+    repeats: int,
+    progress: Progress | None,
+) -> None:
+    for n, item in enumerate(ds.items, 1):
+        values: list[float | None] = []
+        for r in range(repeats):
+            key = f"{item.image}#{r}"
+            row = scores.get(key)
+            if row is None:
+                try:
+                    verdict = judge.score(load_image(item.image), lr=_opt(item.lr), hr=_opt(item.ref))
+                    row = {"score": _score(verdict), "raw": verdict.raw, "tags": list(verdict.tags)}
+                except SrjudgeError as exc:  # the judge cannot score this item: it abstains, and says why
+                    row = {"score": None, "error": str(exc)}
+                scores.put(key, row)
+                result.images += 1
+            else:
+                result.reused += 1
+            values.append(row["score"])
+        result.predictions[str(item.image)] = values
+        if progress:
+            progress(judge.spec, n, len(ds.items))
+
+
+def _run_pairwise(
+    ds: PairwiseDataset,
+    judge: Judge,
+    scores: ScoreFile,
+    result: JudgeResult,
+    repeats: int,
+    progress: Progress | None,
+) -> None:
+    consistency: list[Any] = []
+    for n, item in enumerate(ds.items, 1):
+        values: list[float | None] = []
+        winners: list[str] = []
+        for r in range(repeats):
+            key = f"{item.a}|{item.b}#{r}"
+            row = scores.get(key)
+            if row is None:
+                a, b, lr = load_image(item.a), load_image(item.b), _opt(item.lr)
+                try:
+                    comparison = judge.compare(a, b, lr=lr)
+                    row = {
+                        "a": _score(comparison.verdict_a),
+                        "b": _score(comparison.verdict_b),
+                        "winner": comparison.winner,
+                        "position_consistency": comparison.position_consistency,
+                    }
+                except SrjudgeError as exc:
+                    row = {
+                        "a": None,
+                        "b": None,
+                        "winner": "tie",
+                        "position_consistency": None,
+                        "error": str(exc),
+                    }
+                scores.put(key, row)
+                result.images += 2
+            else:
+                result.reused += 1
+            values += [row["a"], row["b"]]
+            winners.append(row["winner"])
+            consistency.append(row.get("position_consistency"))
+        result.predictions[f"{item.a}|{item.b}"] = values
+        result.extra.setdefault("winners", []).append(winners)
+        if progress:
+            progress(judge.spec, n, len(ds.items))
+    result.extra["position_consistency"] = consistency
+
+
+def _run_best_of_n(
+    ds: BestOfNDataset,
+    judge: Judge,
+    scores: ScoreFile,
+    result: JudgeResult,
+    repeats: int,
+    progress: Progress | None,
+) -> None:
+    for n, group in enumerate(ds.groups, 1):
+        values: list[float | None] = []
+        for r in range(repeats):
+            key = f"{group.group}#{r}"
+            row = scores.get(key)
+            if row is None:
+                images = [load_image(p) for p in group.candidates]
+                try:
+                    verdicts = judge.score_many(images, lr=load_image(group.lr) if group.lr else None)
+                    row = {"scores": [_score(v) for v in verdicts]}
+                except SrjudgeError as exc:
+                    row = {"scores": [None] * len(images), "error": str(exc)}
+                scores.put(key, row)
+                result.images += len(images)
+            else:
+                result.reused += 1
+            values += row["scores"]
+        result.predictions[group.group] = values
+        if progress:
+            progress(judge.spec, n, len(ds.groups))
+
+
+def mean_prediction(values: Sequence[float | None]) -> float:
+    """Mean over repeats that did not abstain; NaN when all abstained."""
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else math.nan
+
+
+def check_repeats(repeats: int) -> int:
+    if repeats < 1:
+        raise SrjudgeError(f"--repeats must be at least 1, got {repeats}.")
+    return repeats
