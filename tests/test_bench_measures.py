@@ -342,3 +342,14 @@ def test_markdown_and_csv(tmp_path: Path) -> None:
     assert got == [["judge", "srcc", "n"], ["a|b", "0.5", "3"], ["c", "", "4"]]
     assert format_value((0.1, 0.25)) == "[0.100, 0.250]"
     assert format_value(True) == "yes"
+
+
+def test_resampled_ranks_equal_rankdata_with_ties() -> None:
+    from scipy import stats
+
+    from srjudge.bench.measures import _resampled_ranks
+
+    rng = np.random.default_rng(1)
+    values = np.round(rng.random(300), 2)  # many ties
+    idx = rng.integers(0, 300, (5, 300))
+    np.testing.assert_array_equal(_resampled_ranks(values, idx), stats.rankdata(values[idx], axis=1))

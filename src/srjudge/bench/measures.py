@@ -371,6 +371,24 @@ def _est_cols(name: str, est: Estimate) -> dict[str, float]:
 # MOS datasets
 
 
+def _resampled_ranks(values: FloatArray, idx: np.ndarray) -> FloatArray:
+    """Average ranks (as ``rankdata``) of ``values[idx]`` row by row, without sorting each resample.
+
+    Dense ranks of the full sample are computed once; within a resample, an item's average rank is
+    the count of smaller items plus half the ties (+1/2), found with one ``bincount`` per row: O(n)
+    instead of O(n log n), which is what keeps 1,000 resamples of 10,000 rows fast.
+    """
+    _, dense = np.unique(values, return_inverse=True)
+    levels = int(dense.max()) + 1 if dense.size else 0
+    ranks = np.empty(idx.shape, dtype=np.float64)
+    for row in range(idx.shape[0]):
+        g = dense[idx[row]]
+        counts = np.bincount(g, minlength=levels)
+        below = np.cumsum(counts) - counts
+        ranks[row] = below[g] + (counts[g] + 1) / 2.0
+    return ranks
+
+
 def mos_measures(
     pred: ArrayLike,
     mos: ArrayLike,
@@ -400,7 +418,7 @@ def mos_measures(
     do_refit = (n_boot * (n + 1500) <= REFIT_BUDGET) if refit is None else refit
     if n_boot:
         bp, bh = p[idx], h[idx]
-        b_srcc = _rowwise_pearson(stats.rankdata(bp, axis=1), stats.rankdata(bh, axis=1))
+        b_srcc = _rowwise_pearson(_resampled_ranks(p, idx), _resampled_ranks(h, idx))
         b_krcc = np.array([stats.kendalltau(bp[i], bh[i]).statistic for i in range(n_boot)], dtype=np.float64)
         if do_refit:
             refits = [_refit(bp[i], bh[i], fit) for i in range(n_boot)]
