@@ -214,3 +214,23 @@ def test_generate_select_audit_commands(tmp_path: Path) -> None:
     assert (tmp_path / "aud" / "metrics_summary.csv").is_file()
     bad = run("audit", str(lr_dir), "--sr", "bicubc")
     assert bad.returncode == 2 and "Did you mean: bicubic" in bad.stderr
+
+
+def test_bench_command(tmp_path: Path) -> None:
+    result = run(
+        "bench",
+        "--synthetic",
+        "best-of-n",
+        "--judges",
+        "trust,psnr",
+        "--bootstrap",
+        "50",
+        "--out",
+        str(tmp_path / "bench"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "SYNTHETIC" in result.stderr and "top1_agreement" in result.stdout
+    table = json.loads((tmp_path / "bench" / "table.json").read_text())
+    assert [r["judge"] for r in table["rows"]] == ["trust", "psnr"]
+    both = run("bench", "--synthetic", "mos", "--dataset", "x.csv")
+    assert both.returncode == 2 and "exactly one of --dataset" in both.stderr

@@ -63,6 +63,7 @@ def _row_mos(
         "RMSE": _ci(m.rmse),
         "fit": m.fit.kind,
         "level_flip_rate": inst.level_flip_rate,
+        "score_spread": None if inst.score_spread is None else round(inst.score_spread, 4),
         **r.cost_row(),
     }
     return row, m, list(pred)
