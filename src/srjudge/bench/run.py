@@ -130,6 +130,28 @@ def run_judge(
     return result
 
 
+def _row(
+    scores: ScoreFile,
+    result: JudgeResult,
+    key: str,
+    images: int,
+    compute: Callable[[], dict[str, Any]],
+    abstain: Callable[[str], dict[str, Any]],
+) -> dict[str, Any]:
+    """The stored prediction for ``key``, or a new one (flushed at once); a judge error is an abstention."""
+    row = scores.get(key)
+    if row is not None:
+        result.reused += 1
+        return row
+    try:
+        row = compute()
+    except SrjudgeError as exc:  # the judge cannot score this item: it abstains, and says why
+        row = {**abstain(str(exc)), "error": str(exc)}
+    scores.put(key, row)
+    result.images += images
+    return row
+
+
 def _run_mos(
     ds: MOSDataset,
     judge: Judge,
@@ -139,22 +161,16 @@ def _run_mos(
     progress: Progress | None,
 ) -> None:
     for n, item in enumerate(ds.items, 1):
-        values: list[float | None] = []
-        for r in range(repeats):
-            key = f"{item.image}#{r}"
-            row = scores.get(key)
-            if row is None:
-                try:
-                    verdict = judge.score(load_image(item.image), lr=_opt(item.lr), hr=_opt(item.ref))
-                    row = {"score": _score(verdict), "raw": verdict.raw, "tags": list(verdict.tags)}
-                except SrjudgeError as exc:  # the judge cannot score this item: it abstains, and says why
-                    row = {"score": None, "error": str(exc)}
-                scores.put(key, row)
-                result.images += 1
-            else:
-                result.reused += 1
-            values.append(row["score"])
-        result.predictions[str(item.image)] = values
+
+        def compute(item: Any = item) -> dict[str, Any]:
+            verdict = judge.score(load_image(item.image), lr=_opt(item.lr), hr=_opt(item.ref))
+            return {"score": _score(verdict), "raw": verdict.raw, "tags": list(verdict.tags)}
+
+        rows = [
+            _row(scores, result, f"{item.image}#{r}", 1, compute, lambda e: {"score": None})
+            for r in range(repeats)
+        ]
+        result.predictions[str(item.image)] = [row["score"] for row in rows]
         if progress:
             progress(judge.spec, n, len(ds.items))
 
@@ -169,38 +185,23 @@ def _run_pairwise(
 ) -> None:
     consistency: list[Any] = []
     for n, item in enumerate(ds.items, 1):
-        values: list[float | None] = []
-        winners: list[str] = []
-        for r in range(repeats):
-            key = f"{item.a}|{item.b}#{r}"
-            row = scores.get(key)
-            if row is None:
-                a, b, lr = load_image(item.a), load_image(item.b), _opt(item.lr)
-                try:
-                    comparison = judge.compare(a, b, lr=lr)
-                    row = {
-                        "a": _score(comparison.verdict_a),
-                        "b": _score(comparison.verdict_b),
-                        "winner": comparison.winner,
-                        "position_consistency": comparison.position_consistency,
-                    }
-                except SrjudgeError as exc:
-                    row = {
-                        "a": None,
-                        "b": None,
-                        "winner": "tie",
-                        "position_consistency": None,
-                        "error": str(exc),
-                    }
-                scores.put(key, row)
-                result.images += 2
-            else:
-                result.reused += 1
-            values += [row["a"], row["b"]]
-            winners.append(row["winner"])
-            consistency.append(row.get("position_consistency"))
-        result.predictions[f"{item.a}|{item.b}"] = values
-        result.extra.setdefault("winners", []).append(winners)
+
+        def compute(item: Any = item) -> dict[str, Any]:
+            comparison = judge.compare(load_image(item.a), load_image(item.b), lr=_opt(item.lr))
+            return {
+                "a": _score(comparison.verdict_a),
+                "b": _score(comparison.verdict_b),
+                "winner": comparison.winner,
+                "position_consistency": comparison.position_consistency,
+            }
+
+        def abstain(_: str) -> dict[str, Any]:
+            return {"a": None, "b": None, "winner": "tie", "position_consistency": None}
+
+        rows = [_row(scores, result, f"{item.a}|{item.b}#{r}", 2, compute, abstain) for r in range(repeats)]
+        result.predictions[f"{item.a}|{item.b}"] = [v for row in rows for v in (row["a"], row["b"])]
+        result.extra.setdefault("winners", []).append([row["winner"] for row in rows])
+        consistency += [row.get("position_consistency") for row in rows]
         if progress:
             progress(judge.spec, n, len(ds.items))
     result.extra["position_consistency"] = consistency
@@ -215,23 +216,28 @@ def _run_best_of_n(
     progress: Progress | None,
 ) -> None:
     for n, group in enumerate(ds.groups, 1):
-        values: list[float | None] = []
-        for r in range(repeats):
-            key = f"{group.group}#{r}"
-            row = scores.get(key)
-            if row is None:
-                images = [load_image(p) for p in group.candidates]
-                try:
-                    verdicts = judge.score_many(images, lr=load_image(group.lr) if group.lr else None)
-                    row = {"scores": [_score(v) for v in verdicts]}
-                except SrjudgeError as exc:
-                    row = {"scores": [None] * len(images), "error": str(exc)}
-                scores.put(key, row)
-                result.images += len(images)
-            else:
-                result.reused += 1
-            values += row["scores"]
-        result.predictions[group.group] = values
+        count = len(group.candidates)
+
+        def abstain(_: str, count: int = count) -> dict[str, Any]:
+            return {"scores": [None] * count}
+
+        def compute(group: Any = group) -> dict[str, Any]:
+            images = [load_image(p) for p in group.candidates]
+            verdicts = judge.score_many(images, lr=load_image(group.lr) if group.lr else None)
+            return {"scores": [_score(v) for v in verdicts]}
+
+        rows = [
+            _row(
+                scores,
+                result,
+                f"{group.group}#{r}",
+                count,
+                compute,
+                lambda e, k=count: {"scores": [None] * k},
+            )
+            for r in range(repeats)
+        ]
+        result.predictions[group.group] = [v for row in rows for v in row["scores"]]
         if progress:
             progress(judge.spec, n, len(ds.groups))
 
