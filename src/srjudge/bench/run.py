@@ -226,17 +226,7 @@ def _run_best_of_n(
             verdicts = judge.score_many(images, lr=load_image(group.lr) if group.lr else None)
             return {"scores": [_score(v) for v in verdicts]}
 
-        rows = [
-            _row(
-                scores,
-                result,
-                f"{group.group}#{r}",
-                count,
-                compute,
-                lambda e, k=count: {"scores": [None] * k},
-            )
-            for r in range(repeats)
-        ]
+        rows = [_row(scores, result, f"{group.group}#{r}", count, compute, abstain) for r in range(repeats)]
         result.predictions[group.group] = [v for row in rows for v in row["scores"]]
         if progress:
             progress(judge.spec, n, len(ds.groups))
