@@ -75,6 +75,7 @@ _MODULES = (
     "srjudge.sr.esrgan",
     "srjudge.sr.spandrel_backend",
     "srjudge.sr.diffusion",
+    "srjudge.sr.conditional_diffusion",
 )
 
 
