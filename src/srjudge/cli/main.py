@@ -300,7 +300,8 @@ def main() -> None:
 
 
 import srjudge.cli.bench_cmd  # noqa: E402  (registers bench)
-import srjudge.cli.jobs  # noqa: E402,F401  (registers generate, select, audit)
+import srjudge.cli.jobs  # noqa: E402  (registers generate, select, audit)
+import srjudge.cli.reward_cmd  # noqa: E402,F401  (registers reward)
 
 if __name__ == "__main__":
     main()
