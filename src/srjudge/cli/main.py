@@ -301,7 +301,8 @@ def main() -> None:
 
 import srjudge.cli.bench_cmd  # noqa: E402  (registers bench)
 import srjudge.cli.jobs  # noqa: E402  (registers generate, select, audit)
-import srjudge.cli.reward_cmd  # noqa: E402,F401  (registers reward)
+import srjudge.cli.reward_cmd  # noqa: E402  (registers reward)
+import srjudge.cli.tune_cmd  # noqa: E402,F401  (registers tune)
 
 if __name__ == "__main__":
     main()

@@ -64,6 +64,32 @@ SEVERITY = {"slight": 1, "moderate": 2, "severe": 3}
 T = TypeVar("T")
 
 
+def parse_perception(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Read a perceive answer: (content, ((type, severity), ...)); ParseError where the protocol retries."""
+    obj = parsing.extract_json_object(text)
+    content = parsing.string_field(obj, "content")
+    raw = obj.get("distortions", [])
+    if not isinstance(raw, list):
+        raise ParseError("field 'distortions' is not a list")
+    distortions = []
+    for d in raw:
+        if not isinstance(d, dict):
+            raise ParseError(f"distortion {d!r} is not an object")
+        severity = parsing.string_field(d, "severity").lower()
+        if severity not in SEVERITY:
+            raise ParseError(f"severity {severity!r} is not slight, moderate or severe")
+        distortions.append((parsing.string_field(d, "type"), severity))
+    return content, tuple(distortions)
+
+
+def infer_prompt_text(
+    content: str, distortions: Sequence[tuple[str, str]], template: PromptTemplate | None = None
+) -> str:
+    """The infer step's prompt for a perceived (content, distortions), as the protocol sends it."""
+    listing = "; ".join(f"{t} ({s})" for t, s in distortions) or "none visible"
+    return (template or PROMPTS.get("infer")).render(content=content, distortions=listing)
+
+
 @dataclass(frozen=True)
 class VLMJudgeConfig:
     """Everything that defines a VLM judge's answers (the backend's options included)."""
@@ -457,20 +483,8 @@ class VLMJudge(CandidateSetJudge):
         params = self._params(json_schema=perceive.schema)
 
         def parse(c: Completion) -> dict[str, Any]:
-            obj = parsing.extract_json_object(c.text)
-            content = parsing.string_field(obj, "content")
-            raw = obj.get("distortions", [])
-            if not isinstance(raw, list):
-                raise ParseError("field 'distortions' is not a list")
-            distortions = []
-            for d in raw:
-                if not isinstance(d, dict):
-                    raise ParseError(f"distortion {d!r} is not an object")
-                severity = parsing.string_field(d, "severity").lower()
-                if severity not in SEVERITY:
-                    raise ParseError(f"severity {severity!r} is not slight, moderate or severe")
-                distortions.append((parsing.string_field(d, "type"), severity))
-            return {"content": content, "distortions": distortions}
+            content, distortions = parse_perception(c.text)
+            return {"content": content, "distortions": list(distortions)}
 
         builders = [
             self._builder(perceive, [self._image(img), TextPart(perceive.render())], params) for img in images
@@ -482,8 +496,7 @@ class VLMJudge(CandidateSetJudge):
         for i, outcome in enumerate(perceived):
             if outcome.readings:
                 reading = outcome.readings[0]
-                listing = "; ".join(f"{t} ({s})" for t, s in reading["distortions"]) or "none visible"
-                text = infer.render(content=reading["content"], distortions=listing)
+                text = infer_prompt_text(reading["content"], reading["distortions"], infer)
                 infer_builders.append(self._builder(infer, [TextPart(text)], level_params))
                 index.append(i)
         inferred = dict(zip(index, self._level(infer_builders), strict=True))
