@@ -265,3 +265,23 @@ def test_large_images_are_downscaled_and_the_verdict_says_so(tmp_path: Path) -> 
     assert "image sent as 200x200 -> 64x64, max_side=64" in verdict.rationale
     small = j.score(gray(0.5, 32))
     assert "image sent" not in small.rationale
+
+
+def test_stability_repeats_are_new_draws_not_cache_replays(tmp_path: Path) -> None:
+    """``for_repeat(r)`` samples with its own seed: a cached answer of repeat 0 is never reused for r > 0."""
+
+    def rule(request: ChatRequest) -> Completion:
+        # A "sampling" model whose answer depends on the request's seed.
+        word = " good" if (request.params.seed or 0) < 10_000 else " poor"
+        return with_logprobs({word: 0.0})
+
+    j = judge("level", rule, tmp_path, temperature=1.0, seed=0)
+    assert j.for_repeat(0) is j
+    again = j.for_repeat(1)
+    assert again is j.for_repeat(1) and again.stats is j.stats and again.spec == j.spec
+    first, second = j.score(gray(0.5)), again.score(gray(0.5))
+    seeds = [r.params.seed for r in j.backend.requests]  # type: ignore[attr-defined]
+    assert seeds == [0, 10_000]
+    assert j.stats.calls == 2 and j.stats.cache_hits == 0
+    assert (first.tags[0], second.tags[0]) == ("good", "poor")
+    assert create_judge("psnr").for_repeat(3).spec == "psnr"

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -162,12 +163,12 @@ def _run_mos(
 ) -> None:
     for n, item in enumerate(ds.items, 1):
 
-        def compute(item: Any = item) -> dict[str, Any]:
-            verdict = judge.score(load_image(item.image), lr=_opt(item.lr), hr=_opt(item.ref))
+        def compute(item: Any = item, r: int = 0) -> dict[str, Any]:
+            verdict = judge.for_repeat(r).score(load_image(item.image), lr=_opt(item.lr), hr=_opt(item.ref))
             return {"score": _score(verdict), "raw": verdict.raw, "tags": list(verdict.tags)}
 
         rows = [
-            _row(scores, result, f"{item.image}#{r}", 1, compute, lambda e: {"score": None})
+            _row(scores, result, f"{item.image}#{r}", 1, partial(compute, r=r), lambda e: {"score": None})
             for r in range(repeats)
         ]
         result.predictions[str(item.image)] = [row["score"] for row in rows]
@@ -186,8 +187,8 @@ def _run_pairwise(
     consistency: list[Any] = []
     for n, item in enumerate(ds.items, 1):
 
-        def compute(item: Any = item) -> dict[str, Any]:
-            comparison = judge.compare(load_image(item.a), load_image(item.b), lr=_opt(item.lr))
+        def compute(item: Any = item, r: int = 0) -> dict[str, Any]:
+            comparison = judge.for_repeat(r).compare(load_image(item.a), load_image(item.b), lr=_opt(item.lr))
             return {
                 "a": _score(comparison.verdict_a),
                 "b": _score(comparison.verdict_b),
@@ -198,7 +199,10 @@ def _run_pairwise(
         def abstain(_: str) -> dict[str, Any]:
             return {"a": None, "b": None, "winner": "tie", "position_consistency": None}
 
-        rows = [_row(scores, result, f"{item.a}|{item.b}#{r}", 2, compute, abstain) for r in range(repeats)]
+        rows = [
+            _row(scores, result, f"{item.a}|{item.b}#{r}", 2, partial(compute, r=r), abstain)
+            for r in range(repeats)
+        ]
         result.predictions[f"{item.a}|{item.b}"] = [v for row in rows for v in (row["a"], row["b"])]
         result.extra.setdefault("winners", []).append([row["winner"] for row in rows])
         consistency += [row.get("position_consistency") for row in rows]
@@ -221,12 +225,16 @@ def _run_best_of_n(
         def abstain(_: str, count: int = count) -> dict[str, Any]:
             return {"scores": [None] * count}
 
-        def compute(group: Any = group) -> dict[str, Any]:
+        def compute(group: Any = group, r: int = 0) -> dict[str, Any]:
             images = [load_image(p) for p in group.candidates]
-            verdicts = judge.score_many(images, lr=load_image(group.lr) if group.lr else None)
+            lr = load_image(group.lr) if group.lr else None
+            verdicts = judge.for_repeat(r).score_many(images, lr=lr)
             return {"scores": [_score(v) for v in verdicts]}
 
-        rows = [_row(scores, result, f"{group.group}#{r}", count, compute, abstain) for r in range(repeats)]
+        rows = [
+            _row(scores, result, f"{group.group}#{r}", count, partial(compute, r=r), abstain)
+            for r in range(repeats)
+        ]
         result.predictions[group.group] = [v for row in rows for v in row["scores"]]
         if progress:
             progress(judge.spec, n, len(ds.groups))

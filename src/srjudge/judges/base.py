@@ -171,6 +171,14 @@ class Judge(ABC):
     ) -> Verdict:
         """Judge one image."""
 
+    def for_repeat(self, repeat: int) -> Judge:
+        """The judge for repeat ``repeat`` of a stability run (``bench --repeats``).
+
+        Deterministic judges return themselves; sampling judges return a copy with its own seed, so that
+        repeats are independent draws rather than answers replayed from a cache.
+        """
+        return self
+
     def score_many(
         self, images: Sequence[np.ndarray], *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
     ) -> list[Verdict]:

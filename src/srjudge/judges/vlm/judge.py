@@ -60,6 +60,8 @@ _MAIN_TEMPLATE = {
     "perceive-infer": "perceive",
 }
 SEVERITY = {"slight": 1, "moderate": 2, "severe": 3}
+# Seeds of stability repeats are this far apart, beyond any sample index within one repeat.
+REPEAT_SEED_STRIDE = 10_000
 
 T = TypeVar("T")
 
@@ -184,6 +186,20 @@ class VLMJudge(CandidateSetJudge):
         }
         model = self.backend.identity()["model"]
         self.spec = f"vlm:{config.backend},model={model},protocol={config.protocol}"
+        self._repeats: dict[int, VLMJudge] = {}
+
+    def for_repeat(self, repeat: int) -> VLMJudge:
+        """Repeat ``repeat`` draws from seed ``seed + REPEAT_SEED_STRIDE * repeat``; stats are shared."""
+        if repeat == 0:
+            return self
+        if repeat not in self._repeats:
+            seed = self.cfg.seed + REPEAT_SEED_STRIDE * repeat
+            clone = VLMJudge(replace(self.cfg, seed=seed), self.backend)
+            clone.stats = self.stats
+            clone.client = CachedBackend(self.backend, clone.client.cache, self.stats)
+            clone.spec = self.spec
+            self._repeats[repeat] = clone
+        return self._repeats[repeat]
 
     # ------------------------------------------------------------------ requests
     def _params(self, *, json_schema: Mapping[str, Any] | None = None, **overrides: Any) -> GenerationParams:
