@@ -22,6 +22,13 @@ Score = 100 * veto * (w_c*C + w_n*N + w_d*D + w_a*A) / (w_c + w_n + w_d + w_a), 
   most detailed output of a set of different models is not punished for differing in texture.
 
 Weights default to 0.30 / 0.20 / 0.25 / 0.25 and can be set in the spec (``trust:w_detail=0.4``).
+
+Optional read-out (``trust:readout=classifier``, off by default): for symbols and text, a reader
+(:mod:`srjudge.readers`) scores each candidate with the ``readout`` judge (agreement of its reading
+with the candidates' consensus and with the LR input's reading, in [0, 1]); that score is one more
+weighted term R (``w_readout``, default 0.25), and a candidate whose reading disagrees with both the
+consensus and the LR reading is vetoed like a structural outlier (tag ``semantic-change``). A candidate
+the reader cannot read keeps the other terms and says so.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from srjudge.metrics.noref import noise_sigma_value
 from srjudge.spec import Spec, coerce_options
 
 DEFAULT_WEIGHTS = {"consistency": 0.30, "naturalness": 0.20, "detail": 0.25, "artifact": 0.25}
+DEFAULT_W_READOUT = 0.25
 VETO_FACTOR = 0.5
 
 
@@ -206,6 +214,8 @@ class TrustJudge(CandidateSetJudge):
         w_detail: float = DEFAULT_WEIGHTS["detail"],
         w_artifact: float = DEFAULT_WEIGHTS["artifact"],
         consensus: bool = True,
+        readout: str | None = None,
+        w_readout: float = DEFAULT_W_READOUT,
     ) -> None:
         weights = {
             "consistency": w_consistency,
@@ -213,14 +223,29 @@ class TrustJudge(CandidateSetJudge):
             "detail": w_detail,
             "artifact": w_artifact,
         }
+        if readout is not None:
+            weights["readout"] = w_readout
+        elif w_readout != DEFAULT_W_READOUT:
+            raise SpecError(
+                "trust: w_readout weighs the read-out term; give the reader too (readout=classifier)."
+            )
         if any(not (v >= 0 and math.isfinite(v)) for v in weights.values()) or sum(weights.values()) <= 0:
             raise SpecError(f"trust weights must be non-negative with a positive sum; got {weights}.")
         self.weights = weights
         self.consensus = consensus
         self.config: dict[str, Any] = {**{f"w_{k}": v for k, v in weights.items()}, "consensus": consensus}
-        changed = [f"w_{k}={v:g}" for k, v in weights.items() if v != DEFAULT_WEIGHTS[k]]
+        changed = [
+            f"w_{k}={v:g}" for k, v in weights.items() if v != DEFAULT_WEIGHTS.get(k, DEFAULT_W_READOUT)
+        ]
         if not consensus:
             changed.append("consensus=false")
+        self.readout: Judge | None = None
+        if readout is not None:
+            from srjudge.judges.readout import readout_from_spec
+
+            self.readout = readout_from_spec(Spec("readout", readout))
+            self.config["readout"] = self.readout.config
+            changed.append(f"readout={readout}")
         self.spec = "trust" + (":" + ",".join(changed) if changed else "")
 
     def features(self, images: Sequence[np.ndarray], lr: np.ndarray) -> list[TrustFeatures]:
@@ -288,15 +313,23 @@ class TrustJudge(CandidateSetJudge):
         if self.consensus and len(images) >= 3:
             distances = consensus_distances([rgb_to_gray(i) for i in images], lr.shape[:2])
             vetoes = consensus_vetoes(distances)
+        readouts = self.readout.score_many(images, lr=lr) if self.readout is not None else None
         verdicts = []
-        for f, vetoed, dist in zip(features, vetoes, distances, strict=True):
+        for index, (f, vetoed, dist) in enumerate(zip(features, vetoes, distances, strict=True)):
             terms = self.terms(f)
+            read = readouts[index] if readouts is not None else None
+            read_veto = False
+            if read is not None and read.raw is not None:
+                terms["readout"] = read.raw
+                read_veto = {"semantic-change", "consensus-outlier"} <= set(read.tags)
             used = {k: w for k, w in self.weights.items() if k in terms and w > 0}
             base = sum(used[k] * terms[k] for k in used) / sum(used.values())
-            value = base * (VETO_FACTOR if vetoed else 1.0)
+            value = base * (VETO_FACTOR if vetoed or read_veto else 1.0)
             tags = []
             if vetoed:
                 tags.append("semantic-outlier")
+            if read_veto:
+                tags.append("semantic-change")
             if f.grid_steps > 1.0:
                 tags.append("blockiness")
             if f.jpeg_blocks > 0.3:
@@ -316,6 +349,12 @@ class TrustJudge(CandidateSetJudge):
                 )
             if f.niqe is None:
                 rationale += "; naturalness omitted (image smaller than NIQE's 96x96 blocks)"
+            if read is not None:
+                rationale += f"; read-out: {read.rationale}"
+                if read.raw is None:
+                    rationale += f" (term omitted: {read.abstain_reason})"
+                if read_veto:
+                    rationale += "; reads another symbol than the consensus and the LR: score halved"
             components = {
                 **terms,
                 "consensus_distance": dist,
@@ -354,6 +393,8 @@ def _make_trust(spec: Spec) -> Judge:
         "w_detail": float,
         "w_artifact": float,
         "consensus": bool,
+        "readout": str,
+        "w_readout": float,
     }
     if spec.arg is not None:
         raise SpecError(f"trust takes key=value options only; got {spec.arg!r}.")

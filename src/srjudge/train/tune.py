@@ -980,7 +980,7 @@ def train_stage(
 
 @dataclass(frozen=True)
 class EvalSummary:
-    """SRCC/PLCC (srjudge bench, seed 0) and the level flip rate over ``repeats`` seeded samples."""
+    """SRCC/PLCC and the level flip rate over sampled repeats, from one ``srjudge bench`` run."""
 
     model: str
     srcc: str
@@ -993,26 +993,21 @@ class EvalSummary:
         return dataclasses.asdict(self)
 
 
-def _judge_spec(model: str, cfg: TuneConfig, seed: int, cache: Path) -> str:
+def _judge_spec(model: str, cfg: TuneConfig, cache: Path) -> str:
     extra = f",{cfg.eval_options}" if cfg.eval_options.strip() else ""
-    return (
-        f"vlm:hf,model={model},protocol=perceive-infer,max_side={cfg.max_side},seed={seed},"
-        f"cache={cache}{extra}"
-    )
+    return f"vlm:hf,model={model},protocol=perceive-infer,max_side={cfg.max_side},cache={cache}{extra}"
 
 
 def run_eval(model: str, cfg: TuneConfig, out_dir: Path) -> EvalSummary:
     """Bench ``model`` with protocol perceive-infer on ``cfg.eval_dataset`` (a MOS dataset).
 
-    SRCC/PLCC come from :func:`srjudge.bench.evaluate.run_bench` (seed 0, written to ``out_dir``). The
-    flip rate is the share of images whose most likely level differs among ``eval_repeats`` judgements
-    sampled with seeds 0..K-1 (``eval_options`` sets the temperature), measured by the bench's
-    :func:`~srjudge.bench.measures.instability`. Judgements are cached in ``out_dir/cache.sqlite``.
+    One :func:`srjudge.bench.evaluate.run_bench` run with ``repeats=eval_repeats``: each repeat samples with
+    its own seed (``eval_options`` sets the temperature), SRCC/PLCC use the mean over repeats, and the flip
+    rate is the share of images whose quality level differs among the repeats. Judgements are cached in
+    ``out_dir/cache.sqlite``.
     """
     from srjudge.bench.datasets import MOSDataset, load_dataset
     from srjudge.bench.evaluate import run_bench
-    from srjudge.bench.measures import instability
-    from srjudge.images.io import load_image
     from srjudge.judges import create_judge
 
     if cfg.eval_dataset is None:
@@ -1021,27 +1016,15 @@ def run_eval(model: str, cfg: TuneConfig, out_dir: Path) -> EvalSummary:
     if not isinstance(dataset, MOSDataset):
         raise SpecError(f"{cfg.eval_dataset}: --eval needs a MOS dataset, got a {type(dataset).__name__}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = out_dir / "cache.sqlite"
-    judges = [create_judge(_judge_spec(model, cfg, k, cache)) for k in range(cfg.eval_repeats)]
-    rows = run_bench(
-        dataset, judges[:1], out_dir / "bench", repeats=1, n_boot=200, seed=cfg.seed, plots=False
-    )
-    row = rows[0]
-    levels: list[list[str]] = []
-    for item in dataset.items:
-        image = load_image(item.image)
-        found = []
-        for judge in judges:
-            v = judge.score(image)
-            if v.score is not None and v.tags:
-                found.append(v.tags[0])
-        levels.append(found)
-    inst = instability(levels)
+    judge = create_judge(_judge_spec(model, cfg, out_dir / "cache.sqlite"))
+    row = run_bench(
+        dataset, [judge], out_dir / "bench", repeats=cfg.eval_repeats, n_boot=200, seed=cfg.seed, plots=False
+    )[0]
     return EvalSummary(
         model=model,
         srcc=str(row.get("SRCC")),
         plcc=str(row.get("PLCC")),
-        level_flip_rate=inst.level_flip_rate,
+        level_flip_rate=row.get("level_flip_rate"),
         abstained=int(row.get("abstained") or 0),
         n=len(dataset.items),
     )
