@@ -300,6 +300,7 @@ def main() -> None:
 
 
 import srjudge.cli.bench_cmd  # noqa: E402  (registers bench)
+import srjudge.cli.evolve_cmd  # noqa: E402  (registers evolve)
 import srjudge.cli.jobs  # noqa: E402  (registers generate, select, audit)
 import srjudge.cli.reward_cmd  # noqa: E402  (registers reward)
 import srjudge.cli.tune_cmd  # noqa: E402,F401  (registers tune)
