@@ -30,12 +30,14 @@ from srjudge.errors import SpecError, SrjudgeError
 from srjudge.images.io import save_png
 from srjudge.judges import create_judge
 from srjudge.judges.vlm import VLMJudge
+from srjudge.train.common import digest_file
 from srjudge.train.evolve import EvolveConfig, read_log
 from srjudge.train.grpo import (
     GRPOSettings,
     fidelity,
     fidelity_reward,
     format_reward,
+    is_writer,
     pairwise_messages,
     pairwise_template,
     train_grpo,
@@ -378,7 +380,7 @@ def test_evolve_two_rounds_via_cli_and_resume(opinionated_vlm: Path, tmp_path: P
     args = [
         "evolve", "--base-model", str(opinionated_vlm), "--images", str(images), "--out", str(out),
         "--rounds", "2", "--samples", "2", "--temperature", "1.0", "--min-share", "0.5",
-        "--steps", "1", "--num-generations", "2", "--batch-size", "2", "--device", "cpu",
+        "--steps", "1", "--num-generations", "4", "--batch-size", "4", "--device", "cpu",
         "--write-config", str(cfg),
     ]  # fmt: skip
     assert runner.invoke(app, args).exit_code == 0
@@ -391,8 +393,6 @@ def test_evolve_two_rounds_via_cli_and_resume(opinionated_vlm: Path, tmp_path: P
         assert (rdir / "model" / "config.json").is_file() and (rdir / "model" / "adapter").is_dir()
         assert (rdir / "evolve.yaml").is_file() and (rdir / "pseudo_labels.jsonl").is_file()
         record = json.loads((rdir / "srjudge_training.json").read_text())
-        from srjudge.train.common import digest_file
-
         assert record["dataset_digest"] == digest_file(rdir / "pseudo_labels.jsonl")
         assert record["kind"] == "evolve-grpo" and len(record["metrics"]["rewards"]) == 1
     record2 = json.loads((out / "round-2" / "srjudge_training.json").read_text())
@@ -412,6 +412,51 @@ def test_evolve_two_rounds_via_cli_and_resume(opinionated_vlm: Path, tmp_path: P
     changed = runner.invoke(app, ["evolve", "--config", str(cfg), "--max-pairs", "3", "--min-share", "0.9"])
     assert isinstance(changed.exception, SrjudgeError) and "min_share" in str(changed.exception)
 
+    # the same round in stages: `evolve vote`, then `evolve train` on the pseudo-label file
+    staged_cfg = tmp_path / "staged.yaml"
+    w = runner.invoke(
+        app, ["evolve", "--config", str(cfg), "--max-pairs", "3", "--write-config", str(staged_cfg)]
+    )
+    assert w.exit_code == 0, w.output
+    staged = tmp_path / "staged"
+    vote = runner.invoke(
+        app, ["evolve", "vote", "--config", str(staged_cfg), "--out", str(staged), "--round", "1"]
+    )
+    assert vote.exit_code == 0, vote.output
+    labels = staged / "round-1" / "pseudo_labels.jsonl"
+    assert digest_file(labels) == digest_file(out / "round-1" / "pseudo_labels.jsonl")
+    train = runner.invoke(app, ["evolve", "train", "--config", str(staged_cfg), "--labels", str(labels)])
+    assert train.exit_code == 0, train.output
+    staged_record = json.loads((staged / "round-1" / "srjudge_training.json").read_text())
+    full_record = json.loads((out / "round-1" / "srjudge_training.json").read_text())
+    assert staged_record["dataset_digest"] == full_record["dataset_digest"]
+    assert staged_record["base_model"] == str(opinionated_vlm)
+    assert staged_record["metrics"]["rewards"] == full_record["metrics"]["rewards"]
+    from safetensors.torch import load_file
+
+    adapters = [
+        load_file(str(d / "round-1" / "model" / "adapter" / "adapter_model.safetensors"))
+        for d in (out, staged)
+    ]
+    assert adapters[0].keys() == adapters[1].keys()
+    assert all(torch.equal(adapters[0][k], adapters[1][k]) for k in adapters[0])  # same seed, same labels
+    assert any(float(v.abs().max()) > 0 for k, v in adapters[1].items() if "lora_B" in k)  # it trained
+    model_dir = staged / "round-1" / "model"
+    verdict = create_judge(f"vlm:hf,model={model_dir},protocol=pairwise,cache=off").compare(
+        np.zeros((56, 56, 3), np.float32), np.full((56, 56, 3), 0.7, np.float32)
+    )
+    assert verdict.winner in ("A", "B", "tie")
+    assert read_log(staged)[1]["model"] == str(model_dir)
+    # the all-rounds command resumes over the staged round; round 2's vote needs round 1's model first
+    resumed = runner.invoke(
+        app, ["evolve", "--config", str(staged_cfg), "--out", str(staged), "--rounds", "1"]
+    )
+    assert resumed.exit_code == 0 and "not redone" in resumed.output, resumed.output
+    early = runner.invoke(
+        app, ["evolve", "vote", "--config", str(staged_cfg), "--out", str(staged), "-r", "3"]
+    )
+    assert isinstance(early.exception, SrjudgeError) and "round-2/model" in str(early.exception)
+
 
 def test_config_errors_are_clear(tmp_path: Path) -> None:
     """Bad settings name the setting and the fix."""
@@ -425,6 +470,32 @@ def test_config_errors_are_clear(tmp_path: Path) -> None:
     bad.write_text("min_shares: 0.8\n")
     result = CliRunner().invoke(app, ["evolve", "--config", str(bad)])
     assert isinstance(result.exception, SpecError) and "min_share" in str(result.exception)
+
+
+def test_only_process_zero_writes() -> None:
+    """The "who writes" decision: process 0 of a run; a launcher/accelerate mismatch is refused."""
+    assert is_writer(0, 1) and is_writer(0, 1, world_size_env=1)
+    assert is_writer(0, 8, world_size_env=8)
+    assert not any(is_writer(i, 8, world_size_env=8) for i in range(1, 8))
+    with pytest.raises(SrjudgeError, match="accelerate launch --num_processes"):
+        is_writer(0, 1, world_size_env=4)  # WORLD_SIZE=4 but no distributed state: all would write
+    with pytest.raises(SrjudgeError, match="not within"):
+        is_writer(2, 2)
+
+
+def test_single_process_commands_refuse_world_size(tmp_path: Path) -> None:
+    """`srjudge evolve` and `evolve vote` refuse WORLD_SIZE > 1 and name the staged commands."""
+    runner = CliRunner()
+    cfg = tmp_path / "c.yaml"
+    assert runner.invoke(app, ["evolve", "--write-config", str(cfg)]).exit_code == 0
+    for args in (["evolve", "--config", str(cfg)], ["evolve", "vote", "--config", str(cfg)]):
+        result = runner.invoke(app, args, env={"WORLD_SIZE": "2"})
+        assert isinstance(result.exception, SrjudgeError), result.output
+        message = str(result.exception)
+        assert "WORLD_SIZE=2" in message and "srjudge evolve vote" in message
+        assert "accelerate launch --num_processes N -m srjudge.cli.main evolve train" in message
+    misplaced = runner.invoke(app, ["evolve", "--seed", "1", "vote", "--config", str(cfg)])
+    assert isinstance(misplaced.exception, SpecError) and "--seed" in str(misplaced.exception)
 
 
 def test_bench_measures_of_a_round_model(decisive_vlm: Path, tmp_path: Path) -> None:

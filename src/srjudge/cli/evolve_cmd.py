@@ -1,17 +1,46 @@
-"""``srjudge evolve``: EvoQuality self-evolution of a local VLM judge (pairwise voting, then GRPO)."""
+"""``srjudge evolve``: EvoQuality self-evolution of a local VLM judge (pairwise voting, then GRPO).
+
+``srjudge evolve --config C`` runs every round in one process. A round's two stages also run on
+their own: ``srjudge evolve vote`` (offline, one process) and ``srjudge evolve train`` (online;
+safe under ``accelerate launch --num_processes N -m srjudge.cli.main evolve train ...``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from srjudge.cli.common import app, err, out
+from srjudge.errors import SpecError
+
+evolve_app = typer.Typer(
+    name="evolve",
+    help="Self-evolve a VLM judge without labels: K votes per pair (both orders) -> pseudo-labels -> GRPO.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(evolve_app, name="evolve")
 
 
-@app.command("evolve")
+def _load(config_file: Path | None, full_finetune: bool, **overrides: Any) -> Any:
+    """The config file (or the defaults) with the given flags applied."""
+    import dataclasses
+
+    from srjudge.train.common import load_config_yaml
+    from srjudge.train.evolve import EvolveConfig, with_overrides
+
+    config = load_config_yaml(EvolveConfig, config_file) if config_file is not None else EvolveConfig()
+    config = with_overrides(config, **overrides)
+    if full_finetune:
+        config = dataclasses.replace(config, lora=None)
+    return config
+
+
+@evolve_app.callback(invoke_without_command=True)
 def evolve_cmd(
+    ctx: typer.Context,
     config_file: Annotated[
         Path | None,
         typer.Option("--config", "-c", help="YAML config (see --write-config); flags override it."),
@@ -78,15 +107,26 @@ def evolve_cmd(
         int | None, typer.Option("--seed", help="Seed of the pairs, the votes and training.")
     ] = None,
 ) -> None:
-    """Self-evolve a VLM judge without labels: K votes per pair (both orders) -> pseudo-labels -> GRPO."""
-    import dataclasses
+    """Self-evolve a VLM judge without labels: K votes per pair (both orders) -> pseudo-labels -> GRPO.
 
-    from srjudge.train.common import load_config_yaml, save_config_yaml
-    from srjudge.train.evolve import EvolveConfig, describe, run_evolve, with_overrides
+    Without a sub-command: every round in one process. `vote` and `train` run one round's stages
+    on their own (`train` under `accelerate launch` for several GPUs).
+    """
+    if ctx.invoked_subcommand is not None:
+        given = sorted(k for k, v in ctx.params.items() if v not in (None, False))
+        if given:
+            raise SpecError(
+                f"options before `evolve {ctx.invoked_subcommand}` belong to the all-rounds command "
+                f"({', '.join('--' + g.replace('_', '-') for g in given)}); put them after "
+                f"`{ctx.invoked_subcommand}`."
+            )
+        return
+    from srjudge.train.common import save_config_yaml
+    from srjudge.train.evolve import describe, run_evolve
 
-    config = load_config_yaml(EvolveConfig, config_file) if config_file is not None else EvolveConfig()
-    config = with_overrides(
-        config,
+    config = _load(
+        config_file,
+        full_finetune,
         base_model=base_model,
         images=images,
         out=out_dir,
@@ -106,8 +146,6 @@ def evolve_cmd(
         grpo__beta=beta,
         grpo__device=device,
     )
-    if full_finetune:
-        config = dataclasses.replace(config, lora=None)
     if write_config is not None:
         save_config_yaml(config, write_config)
         err.print(f"wrote {write_config}")
@@ -116,4 +154,128 @@ def evolve_cmd(
     out.print(f"evolved model: {summary.final_model}")
     out.print(f"log: {Path(summary.out) / 'evolve_log.jsonl'}")
     for result in summary.rounds:
+        out.print(describe(result), highlight=False)
+
+
+_Config = Annotated[
+    Path, typer.Option("--config", "-c", help="The run's YAML config (srjudge evolve --write-config).")
+]
+_Round = Annotated[int | None, typer.Option("--round", "-r", help="Round number r (1-based).")]
+_Seed = Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")]
+_Device = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+_BaseModel = Annotated[
+    str | None,
+    typer.Option("--base-model", "-m", help="Override the config's base_model (local VLM folder)."),
+]
+
+
+@evolve_app.command("vote")
+def vote_cmd(
+    config_file: _Config,
+    round_number: Annotated[int, typer.Option("--round", "-r", help="Round number r (1-based).")] = 1,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            "-j",
+            help="Judge spec that votes (e.g. vlm:openai,base_url=...,protocol=pairwise); default: round "
+            "1 the base model (or first_judge), round r OUT/round-(r-1)/model.",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        str | None, typer.Option("--out", "-o", help="Override the run folder (round-r/ inside).")
+    ] = None,
+    base_model: _BaseModel = None,
+    images: Annotated[str | None, typer.Option("--images", "-i", help="Override the images folder.")] = None,
+    samples: Annotated[int | None, typer.Option("--samples", "-k", help="Votes per pair and order.")] = None,
+    min_share: Annotated[float | None, typer.Option("--min-share", help="Vote share a label needs.")] = None,
+    max_pairs: Annotated[int | None, typer.Option("--max-pairs", help="At most this many pairs.")] = None,
+    device: _Device = None,
+    seed: _Seed = None,
+) -> None:
+    """Offline stage of one round (one process): vote every pair into OUT/round-r/pseudo_labels.jsonl."""
+    from srjudge.train.evolve import vote_round
+
+    config = _load(
+        config_file,
+        False,
+        out=out_dir,
+        base_model=base_model,
+        images=images,
+        samples=samples,
+        min_share=min_share,
+        max_pairs=max_pairs,
+        seed=seed,
+        grpo__device=device,
+    )
+    result = vote_round(config, round_number, voter=judge, log=lambda msg: err.print(msg, highlight=False))
+    s = result.summary
+    out.print(f"pseudo-labels: {result.path} ({s.labelled}/{s.pairs} labelled, {s.skipped} skipped)")
+
+
+@evolve_app.command("train")
+def train_cmd(
+    config_file: _Config,
+    labels: Annotated[
+        Path, typer.Option("--labels", "-l", help="The round's pseudo_labels.jsonl (from `evolve vote`).")
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="The round folder for model/ and the record (default: the labels' folder)."
+        ),
+    ] = None,
+    round_number: _Round = None,
+    from_model: Annotated[
+        str | None,
+        typer.Option(
+            "--from-model",
+            help="Model to train (default: round 1 the base model, round r the sibling round-(r-1)/model).",
+        ),
+    ] = None,
+    base_model: _BaseModel = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="GRPO steps (else grpo.epochs).")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="GRPO learning rate.")] = None,
+    num_generations: Annotated[
+        int | None, typer.Option("--num-generations", help="Completions per prompt (GRPO group).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Completions per device and step.")
+    ] = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="KL coefficient.")] = None,
+    device: _Device = None,
+    full_finetune: Annotated[
+        bool, typer.Option("--full-finetune", help="Train every parameter instead of LoRA adapters.")
+    ] = False,
+    labelled: Annotated[
+        str | None, typer.Option("--labelled", help="Bench dataset to measure the trained model on.")
+    ] = None,
+    seed: _Seed = None,
+) -> None:
+    """Online stage of one round: GRPO on a pseudo-label file (runs under `accelerate launch`)."""
+    from srjudge.train.evolve import describe, train_stage
+
+    config = _load(
+        config_file,
+        full_finetune,
+        base_model=base_model,
+        labelled=labelled,
+        seed=seed,
+        grpo__max_steps=steps,
+        grpo__learning_rate=lr,
+        grpo__num_generations=num_generations,
+        grpo__batch_size=batch_size,
+        grpo__beta=beta,
+        grpo__device=device,
+    )
+    result = train_stage(
+        config,
+        labels,
+        out_dir=out_dir,
+        round_number=round_number,
+        from_model=from_model,
+        log=lambda msg: err.print(msg, highlight=False),
+    )
+    if result is not None:  # process 0 only
+        out.print(f"model: {result.model}")
         out.print(describe(result), highlight=False)

@@ -17,6 +17,13 @@ for a MOS set, accuracy for a pairwise set), plus a round-0 line for the base mo
 Resumable: a round whose ``srjudge_training.json`` exists is finished and never redone; an
 interrupted round resumes its labelling from ``pseudo_labels.jsonl`` and then trains again.
 Every round judges the same pairs (seeded), so agreement between rounds is measured on them.
+
+A round is two stages that also run on their own (same files, same format): :func:`vote_round`
+(``srjudge evolve vote``, one process) writes the pseudo-labels, and :func:`train_stage`
+(``srjudge evolve train``) trains on a pseudo-label file. The latter runs under
+``accelerate launch --num_processes N``: trl and accelerate distribute the training, and only
+process 0 writes (:func:`srjudge.train.grpo.is_writer`). :func:`run_evolve` (all rounds in one
+process) refuses ``WORLD_SIZE > 1`` and names the staged commands.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
-import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +40,19 @@ from typing import Any
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.train.common import LoraSettings, config_to_dict
 from srjudge.train.grpo import GRPOSettings
-from srjudge.train.pseudo_labels import DEFAULT_MIN_SHARE, Layout, PseudoLabel, check_min_share
+from srjudge.train.pseudo_labels import (
+    DEFAULT_MIN_SHARE,
+    LabelSummary,
+    Layout,
+    PseudoLabel,
+    check_min_share,
+)
 
 RECORD_KIND = "evolve-grpo"
 LOG_NAME = "evolve_log.jsonl"
 LABELS_NAME = "pseudo_labels.jsonl"
 CONFIG_NAME = "evolve.yaml"
+RECORD_NAME = "srjudge_training.json"
 BENCH_PROTOCOLS = ("level", "pairwise")
 #: Settings that may change between runs of one output folder without invalidating finished rounds.
 _RESUMABLE_KEYS = ("rounds", "labelled", "bench_protocol", "bench_bootstrap", "out")
@@ -328,7 +342,7 @@ def run_bench_measures(config: EvolveConfig, model: str, out_dir: Path) -> dict[
 
 def _label_round(
     config: EvolveConfig, tasks: Sequence[Any], voter: str, path: Path, log: Log
-) -> tuple[list[PseudoLabel], Any]:
+) -> tuple[list[PseudoLabel], LabelSummary]:
     from srjudge.judges import create_judge
     from srjudge.train.pseudo_labels import label_pairs, read_pseudo_labels
 
@@ -350,20 +364,323 @@ def _label_round(
     return read_pseudo_labels(path, summary.fingerprint), summary
 
 
-def run_evolve(config: EvolveConfig, *, log: Log | None = None) -> EvolveSummary:
-    """Run (or resume) every round; see the module docstring for what each round writes."""
-    from srjudge.train.common import digest_file, load_config_yaml, save_config_yaml, write_training_record
+# ----------------------------------------------------------------------------------------------------------
+# Stages of a round (each runnable on its own: `srjudge evolve vote` / `srjudge evolve train`)
+# ----------------------------------------------------------------------------------------------------------
+
+STAGED_HINT = (
+    "`srjudge evolve vote --config C --round R` (one process), then "
+    "`accelerate launch --num_processes N -m srjudge.cli.main evolve train --config C "
+    "--labels OUT/round-R/pseudo_labels.jsonl` (see the README)"
+)
+
+
+def refuse_multi_process(command: str) -> None:
+    """Single-process commands (voting, the all-rounds loop) refuse to run under a multi-process launcher."""
+    from srjudge.train.grpo import env_world_size
+
+    world = env_world_size()
+    if world > 1:
+        raise SrjudgeError(
+            f"{command} votes and writes pseudo-labels in one process, but WORLD_SIZE={world}: under "
+            "`accelerate launch` every process would vote and append to the same files. Run it as a "
+            f"single process, or split the round into stages: {STAGED_HINT}."
+        )
+
+
+def round_dir(out: Path, r: int) -> Path:
+    """``OUT/round-r``."""
+    return Path(out) / f"round-{r}"
+
+
+def round_of(folder: Path) -> int | None:
+    """The round number of a ``round-r`` folder, else None."""
+    match = re.fullmatch(r"round-(\d+)", Path(folder).name)
+    return int(match.group(1)) if match else None
+
+
+def model_before(config: EvolveConfig, r: int, out: Path) -> str:
+    """The model round ``r`` starts from: the base model for round 1, else ``OUT/round-(r-1)/model``."""
+    if r <= 1:
+        return config.base_model
+    model = round_dir(out, r - 1) / "model"
+    if not (model / "config.json").is_file():
+        raise SrjudgeError(
+            f"round {r} starts from round {r - 1}'s model, but {model} has no config.json: train round "
+            f"{r - 1} first (srjudge evolve train --labels {round_dir(out, r - 1) / LABELS_NAME}), or give "
+            "the model explicitly."
+        )
+    return str(model)
+
+
+def default_voter(config: EvolveConfig, r: int, out: Path) -> str:
+    """Who votes in round ``r``: ``first_judge`` (round 1, when set), else the model the round starts from."""
+    if r == 1 and config.first_judge:
+        return config.first_judge
+    return voter_spec(config, model_before(config, r, out))
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    """The offline stage of one round: the pseudo-label file and what the labelling did."""
+
+    round: int
+    voter: str
+    path: str
+    labels: tuple[PseudoLabel, ...]
+    summary: LabelSummary
+
+
+def vote_round(
+    config: EvolveConfig,
+    r: int,
+    *,
+    voter: str | None = None,
+    tasks: Sequence[Any] | None = None,
+    log: Log | None = None,
+) -> VoteResult:
+    """The offline stage of round ``r``: vote every pair into ``OUT/round-r/pseudo_labels.jsonl`` (resumes).
+
+    ``voter`` defaults to :func:`default_voter`. Also writes ``OUT/round-r/evolve.yaml``.
+    Single-process only (refused under ``WORLD_SIZE > 1``).
+    """
+    from srjudge.train.common import save_config_yaml
+    from srjudge.train.pseudo_labels import pairs_from_folder
+
+    say: Log = log or (lambda _msg: None)
+    refuse_multi_process("srjudge evolve vote")
+    if r < 1:
+        raise SpecError(f"round must be >= 1, got {r}.")
+    out = Path(config.out)
+    if tasks is None:
+        config.check_inputs()
+        tasks = pairs_from_folder(
+            Path(config.images).resolve(), layout=config.layout, max_pairs=config.max_pairs, seed=config.seed
+        )
+    voter = voter or default_voter(config, r, out)
+    rdir = round_dir(out, r)
+    rdir.mkdir(parents=True, exist_ok=True)
+    save_config_yaml(config, rdir / CONFIG_NAME)
+    say(f"round {r}: voting on {len(tasks)} pairs with {voter}")
+    labels, summary = _label_round(config, tasks, voter, rdir / LABELS_NAME, say)
+    say(
+        f"round {r}: {summary.labelled}/{summary.pairs} pairs labelled, {summary.skipped} skipped "
+        f"(vote share below {config.min_share:g} or unreadable) -> {rdir / LABELS_NAME}"
+    )
+    return VoteResult(
+        round=r, voter=voter, path=str(rdir / LABELS_NAME), labels=tuple(labels), summary=summary
+    )
+
+
+def summary_from_file(path: Path) -> tuple[list[PseudoLabel], LabelSummary]:
+    """The labels of a pseudo-label file and their summary; a file mixing several voters is refused."""
+    from srjudge.train.pseudo_labels import read_pseudo_labels
+
+    labels = read_pseudo_labels(path)
+    if not labels:
+        raise SrjudgeError(f"{path} holds no pseudo-label row; run `srjudge evolve vote` first.")
+    prints = sorted({label.fingerprint for label in labels})
+    if len(prints) > 1:
+        raise SrjudgeError(
+            f"{path} mixes rows of {len(prints)} labelling runs (other judges or min_share): train on one "
+            "run's file; vote again into a fresh round folder."
+        )
+    skipped = sum(label.skipped for label in labels)
+    summary = LabelSummary(
+        path=str(path),
+        pairs=len(labels),
+        new=0,
+        reused=len(labels),
+        labelled=len(labels) - skipped,
+        skipped=skipped,
+        fingerprint=prints[0],
+    )
+    return labels, summary
+
+
+def _train_and_record(
+    config: EvolveConfig,
+    rdir: Path,
+    r: int,
+    *,
+    model: str,
+    voter: str,
+    labels: Sequence[PseudoLabel],
+    summary: LabelSummary,
+    previous: Sequence[PseudoLabel] | None,
+    say: Log,
+) -> RoundResult | None:
+    """GRPO on ``labels`` from ``model``; process 0 then benches and writes the record and log line.
+
+    Returns None on the other processes of a multi-process run.
+    """
+    from srjudge.train.common import digest_file, write_training_record
     from srjudge.train.grpo import train_grpo
-    from srjudge.train.pseudo_labels import agreement, pairs_from_folder, read_pseudo_labels
+    from srjudge.train.pseudo_labels import agreement
+
+    labels_path = Path(summary.path)
+    agree, common = agreement(previous, labels) if previous is not None else (None, 0)
+    say(f"round {r}: GRPO on {2 * summary.labelled} prompts (both orders) from {model}")
+    trained = train_grpo(
+        labels,
+        model,
+        rdir,
+        settings=config.grpo,
+        lora=config.lora,
+        seed=config.seed + r,
+        max_side=config.max_side,
+        prompt=config.prompt,
+    )
+    gc.collect()
+    if not trained.writer:
+        return None
+    for row in trained.log:
+        say(
+            "  step {:.0f}: reward {:.3f} (fidelity {:.3f}, format {:.3f})".format(
+                row.get("step", 0),
+                row.get("reward", float("nan")),
+                row.get("rewards/fidelity_reward/mean", float("nan")),
+                row.get("rewards/format_reward/mean", float("nan")),
+            )
+        )
+    bench = None
+    if config.labelled is not None:
+        say(f"round {r}: measuring {trained.model_dir} on {config.labelled}")
+        bench = run_bench_measures(config, trained.model_dir, rdir / "bench")
+    result = RoundResult(
+        round=r,
+        voter=voter,
+        model=trained.model_dir,
+        pairs=summary.pairs,
+        labelled=summary.labelled,
+        skipped=summary.skipped,
+        agreement=agree,
+        common_pairs=common,
+        steps=trained.steps,
+        rewards=trained.log,
+        bench=bench,
+    )
+    metrics = {
+        **result.to_dict(),
+        "rewards": [dict(x) for x in trained.log],
+        "label_fingerprint": summary.fingerprint,
+        "labels": summary.to_dict(),
+        "training": {k: v for k, v in trained.to_dict().items() if k != "log"},
+    }
+    write_training_record(
+        rdir,
+        kind=RECORD_KIND,
+        config=config,
+        base_model=str(model),
+        dataset_digest=digest_file(labels_path),
+        metrics=metrics,
+    )
+    return result
+
+
+def _main_process(device: str) -> bool:
+    """Whether this is process 0 of the run (accelerate's ``PartialState``; True without a launcher).
+
+    ``cpu`` is passed as trl's trainer will (``use_cpu``), so that a CPU run under ``torchrun``
+    forms the same gloo process group the trainer then uses.
+    """
+    import importlib
+
+    from srjudge.train.common import resolve_train_device
+    from srjudge.train.grpo import env_world_size, is_writer
+
+    accelerate = importlib.import_module("accelerate")  # untyped; trl's own dependency
+    state = accelerate.PartialState(cpu=resolve_train_device(device) == "cpu")
+    return is_writer(int(state.process_index), int(state.num_processes), env_world_size())
+
+
+def train_stage(
+    config: EvolveConfig,
+    labels_path: Path,
+    *,
+    out_dir: Path | None = None,
+    round_number: int | None = None,
+    from_model: str | None = None,
+    log: Log | None = None,
+) -> RoundResult | None:
+    """The online stage of one round on its own: GRPO on an existing pseudo-label file.
+
+    ``out_dir`` (default: the folder of ``labels_path``) receives ``model/`` (merged; adapter in
+    ``model/adapter/``), ``evolve.yaml`` and ``srjudge_training.json``, in the format of
+    :func:`run_evolve`, which therefore resumes over staged rounds. The round ``r`` is
+    ``round_number``, else read from a ``round-r`` folder name, else 1; it sets the seed
+    (``seed + r``, as in :func:`run_evolve`) and, without ``from_model``, the model trained from
+    (:func:`model_before`: the base model for round 1, else the sibling ``round-(r-1)/model``).
+    When ``out_dir`` is a ``round-r`` folder its parent's ``evolve_log.jsonl`` gets the round's line.
+
+    Runs under ``accelerate launch``: every process reads the same file and builds the same
+    dataset; only process 0 (:func:`srjudge.train.grpo.is_writer`) logs and writes; the others
+    return None. A round whose record exists is not redone (when made from the same labels).
+    """
+    from srjudge.train.common import digest_file, save_config_yaml
+    from srjudge.train.pseudo_labels import read_pseudo_labels
+    from srjudge.vlm.backends.hf_backend import resolve_model_path
+
+    labels_path = Path(labels_path)
+    rdir = Path(out_dir) if out_dir is not None else labels_path.parent
+    r = round_number if round_number is not None else (round_of(rdir) or 1)
+    if r < 1:
+        raise SpecError(f"round must be >= 1, got {r}.")
+    main = _main_process(config.grpo.device)
+    say: Log = (log or (lambda _msg: None)) if main else (lambda _msg: None)
+    labels, summary = summary_from_file(labels_path)
+    model = from_model or model_before(config, r, rdir.parent)
+    if not model:
+        raise SpecError("base_model is not set: give --base-model /path/to/model (a local VLM folder).")
+    resolve_model_path(model)
+    record_path = rdir / RECORD_NAME
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if record.get("dataset_digest") != digest_file(labels_path):
+            raise SrjudgeError(
+                f"{record_path} records a round trained on other pseudo-labels than {labels_path}; "
+                "use a new --out folder (or delete that one) to train on these."
+            )
+        done = RoundResult.from_dict({**record.get("metrics", {}), "round": r}, reused=True)
+        say(describe(done))
+        return done if main else None
+    previous = None
+    before = round_dir(rdir.parent, r - 1) / LABELS_NAME if round_of(rdir) == r and r > 1 else None
+    if before is not None and before.is_file():
+        previous = read_pseudo_labels(before)
+    if main:
+        rdir.mkdir(parents=True, exist_ok=True)
+        save_config_yaml(config, rdir / CONFIG_NAME)
+    voter = labels[0].judge
+    result = _train_and_record(
+        config,
+        rdir,
+        r,
+        model=model,
+        voter=voter,
+        labels=labels,
+        summary=summary,
+        previous=previous,
+        say=say,
+    )
+    if result is None:
+        return None
+    if round_of(rdir) == r:
+        logged = read_log(rdir.parent)
+        if r not in logged:
+            _append_log(rdir.parent, result.to_dict())
+    say(describe(result))
+    return result
+
+
+def run_evolve(config: EvolveConfig, *, log: Log | None = None) -> EvolveSummary:
+    """Run (or resume) every round in one process; see the module docstring for what each round writes."""
+    from srjudge.train.common import load_config_yaml
+    from srjudge.train.pseudo_labels import pairs_from_folder, read_pseudo_labels
     from srjudge.vlm.backends.hf_backend import resolve_model_path
 
     say: Log = log or (lambda _msg: None)
-    if int(os.environ.get("WORLD_SIZE", "1") or "1") > 1:
-        raise SrjudgeError(
-            "srjudge evolve votes and writes pseudo-labels in one process; under `accelerate launch` every "
-            "process would vote and append to the same files. Run it as a single process (one GPU), or see "
-            "the README for training one round on several GPUs."
-        )
+    refuse_multi_process("srjudge evolve")
     config.check_inputs()
     resolve_model_path(config.base_model)  # a clear error now rather than after voting
     out = Path(config.out)
@@ -389,9 +706,9 @@ def run_evolve(config: EvolveConfig, *, log: Log | None = None) -> EvolveSummary
     previous: list[PseudoLabel] | None = None
     fingerprint = _fingerprint(config)
     for r in range(1, config.rounds + 1):
-        rdir = out / f"round-{r}"
+        rdir = round_dir(out, r)
         labels_path = rdir / LABELS_NAME
-        record_path = rdir / "srjudge_training.json"
+        record_path = rdir / RECORD_NAME
         if record_path.is_file():
             before = _fingerprint(load_config_yaml(EvolveConfig, rdir / CONFIG_NAME))
             changed = _changed(before, fingerprint)
@@ -416,73 +733,25 @@ def run_evolve(config: EvolveConfig, *, log: Log | None = None) -> EvolveSummary
             previous = read_pseudo_labels(labels_path, metrics.get("label_fingerprint"))
             continue
 
-        rdir.mkdir(parents=True, exist_ok=True)
-        save_config_yaml(config, rdir / CONFIG_NAME)
         voter = config.first_judge if (r == 1 and config.first_judge) else voter_spec(config, model)
-        say(f"round {r}: voting with {voter}")
-        labels, label_summary = _label_round(config, tasks, voter, labels_path, say)
-        agree, common = agreement(previous, labels) if previous is not None else (None, 0)
-        say(
-            f"round {r}: {label_summary.labelled}/{label_summary.pairs} pairs labelled, "
-            f"{label_summary.skipped} skipped (vote share below {config.min_share:g} or unreadable)"
-        )
-        say(f"round {r}: GRPO on {2 * label_summary.labelled} prompts (both orders) from {model}")
-        trained = train_grpo(
-            labels,
-            model,
+        vote = vote_round(config, r, voter=voter, tasks=tasks, log=say)
+        labels = list(vote.labels)
+        trained = _train_and_record(
+            config,
             rdir,
-            settings=config.grpo,
-            lora=config.lora,
-            seed=config.seed + r,
-            max_side=config.max_side,
-            prompt=config.prompt,
-        )
-        gc.collect()
-        for row in trained.log:
-            say(
-                "  step {:.0f}: reward {:.3f} (fidelity {:.3f}, format {:.3f})".format(
-                    row.get("step", 0),
-                    row.get("reward", float("nan")),
-                    row.get("rewards/fidelity_reward/mean", float("nan")),
-                    row.get("rewards/format_reward/mean", float("nan")),
-                )
-            )
-        bench = None
-        if config.labelled is not None:
-            say(f"round {r}: measuring {trained.model_dir} on {config.labelled}")
-            bench = run_bench_measures(config, trained.model_dir, rdir / "bench")
-        result = RoundResult(
-            round=r,
+            r,
+            model=model,
             voter=voter,
-            model=trained.model_dir,
-            pairs=label_summary.pairs,
-            labelled=label_summary.labelled,
-            skipped=label_summary.skipped,
-            agreement=agree,
-            common_pairs=common,
-            steps=trained.steps,
-            rewards=trained.log,
-            bench=bench,
+            labels=labels,
+            summary=vote.summary,
+            previous=previous,
+            say=say,
         )
-        metrics = {
-            **result.to_dict(),
-            "rewards": [dict(x) for x in trained.log],
-            "label_fingerprint": label_summary.fingerprint,
-            "labels": label_summary.to_dict(),
-            "training": {k: v for k, v in trained.to_dict().items() if k != "log"},
-        }
-        write_training_record(
-            rdir,
-            kind=RECORD_KIND,
-            config=config,
-            base_model=str(model),
-            dataset_digest=digest_file(labels_path),
-            metrics=metrics,
-        )
-        _append_log(out, result.to_dict())
-        say(describe(result))
-        results.append(result)
-        model = trained.model_dir
+        assert trained is not None  # one process: always the writer
+        _append_log(out, trained.to_dict())
+        say(describe(trained))
+        results.append(trained)
+        model = trained.model
         previous = labels
     return EvolveSummary(out=str(out), baseline=baseline, rounds=tuple(results))
 
@@ -502,11 +771,20 @@ __all__ = [
     "EvolveConfig",
     "EvolveSummary",
     "RoundResult",
+    "VoteResult",
     "bench_spec",
+    "default_voter",
     "describe",
+    "model_before",
     "read_log",
+    "refuse_multi_process",
+    "round_dir",
+    "round_of",
     "run_bench_measures",
     "run_evolve",
+    "summary_from_file",
+    "train_stage",
+    "vote_round",
     "voter_spec",
     "with_overrides",
 ]

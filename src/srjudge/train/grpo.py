@@ -29,6 +29,7 @@ the tokenizer's ``padding_side = "left"``, which GRPOTrainer asks of its process
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -299,6 +300,8 @@ class GRPOResult:
     seconds: float
     log: tuple[Mapping[str, float], ...]
     trainable_parameters: int
+    writer: bool = True
+    processes: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -310,6 +313,7 @@ class GRPOResult:
             "seconds": round(self.seconds, 3),
             "log": [dict(x) for x in self.log],
             "trainable_parameters": self.trainable_parameters,
+            "processes": self.processes,
         }
 
 
@@ -329,6 +333,33 @@ def _step_log(history: Sequence[Mapping[str, Any]]) -> tuple[dict[str, float], .
                 row[key] = float(value)
         out.append(row)
     return tuple(out)
+
+
+def env_world_size() -> int:
+    """``WORLD_SIZE`` as ``accelerate launch``/``torchrun`` set it (1 when unset or unreadable)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1") or "1"))
+    except ValueError:
+        return 1
+
+
+def is_writer(process_index: int, num_processes: int, world_size_env: int = 1) -> bool:
+    """Whether this process writes models, records and logs: only process 0 of the run does.
+
+    ``process_index``/``num_processes`` come from accelerate (``PartialState`` or the trainer's
+    ``accelerator``), ``world_size_env`` from the launcher's ``WORLD_SIZE``. When the launcher says
+    several processes but accelerate sees another number, every process would think it is the only
+    one and write the same files: that is refused.
+    """
+    if num_processes < 1 or not 0 <= process_index < num_processes:
+        raise SrjudgeError(f"process index {process_index} is not within {num_processes} process(es).")
+    if world_size_env > 1 and num_processes != world_size_env:
+        raise SrjudgeError(
+            f"WORLD_SIZE={world_size_env} but accelerate sees {num_processes} process(es): the processes "
+            "are not one distributed run, and each would write the same files. Start the run with "
+            "`accelerate launch --num_processes N -m srjudge.cli.main evolve train ...`."
+        )
+    return process_index == 0
 
 
 def grpo_config(settings: GRPOSettings, out_dir: Path, *, seed: int, use_cpu: bool, bf16: bool) -> Any:
@@ -378,6 +409,12 @@ def train_grpo(
 
     ``lora=None`` trains every parameter. The adapter (LoRA) is kept in ``out_dir/'model'/'adapter'``.
     trl's own scratch output goes to ``out_dir/'trainer'``. Returns the logged rewards per step.
+
+    Safe under ``accelerate launch --num_processes N``: every process builds the same dataset from
+    ``labels`` (same order), trl/accelerate share the batches out, and only process 0
+    (:func:`is_writer`) saves the model; the others wait for it (accelerate's barrier) and return
+    a result with ``writer=False``. Under plain DDP each process holds the whole model, so the
+    merge needs nothing gathered (sharded ZeRO-3/FSDP states are not supported here).
     """
     from srjudge.train.common import (
         apply_lora,
@@ -420,12 +457,17 @@ def train_grpo(
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
-    trained: Any = trainer.model
-    peft_config = getattr(trained, "peft_config", None)
-    if isinstance(peft_config, Mapping) and "ref" in peft_config and len(peft_config) > 1:
-        trained.delete_adapter("ref")  # trl's frozen copy of the initial adapter (the KL reference)
+    accelerator = trainer.accelerator
+    writer = is_writer(accelerator.process_index, accelerator.num_processes, env_world_size())
+    trained: Any = accelerator.unwrap_model(trainer.model)
     model_dir = out_dir / "model"
-    save_trained_vlm(trained, processor, model_dir, merge=True, base_path=resolve_model_path(str(base_model)))
+    if writer:
+        peft_config = getattr(trained, "peft_config", None)
+        if isinstance(peft_config, Mapping) and "ref" in peft_config and len(peft_config) > 1:
+            trained.delete_adapter("ref")  # trl's frozen copy of the initial adapter (the KL reference)
+        base_path = resolve_model_path(str(base_model))
+        save_trained_vlm(trained, processor, model_dir, merge=True, base_path=base_path)
+    accelerator.wait_for_everyone()  # the other processes return once the model is on disk
     adapter = model_dir / "adapter"
     return GRPOResult(
         model_dir=str(model_dir),
@@ -436,6 +478,8 @@ def train_grpo(
         seconds=seconds,
         log=_step_log(trainer.state.log_history),
         trainable_parameters=trainable,
+        writer=writer,
+        processes=int(accelerator.num_processes),
     )
 
 
@@ -445,10 +489,12 @@ __all__ = [
     "TrainingRow",
     "build_dataset",
     "completion_text",
+    "env_world_size",
     "fidelity",
     "fidelity_reward",
     "format_reward",
     "grpo_config",
+    "is_writer",
     "pairwise_messages",
     "pairwise_template",
     "parse_preference",
