@@ -3,7 +3,7 @@
 The reader builds a :class:`srjudge.judges.vlm.VLMJudge` with ``protocol=readout`` and asks it the
 versioned ``readout`` prompt (JSON ``{"text": ..., "confidence": ...}``), with the judge's retries,
 sampling and completion cache. With ``samples=k`` the answer is the confidence-weighted majority of
-the k parsed texts (as the judge's own read-out protocol does); its confidence is the mean confidence
+the k parsed texts (:meth:`VLMJudge.read_texts`); its confidence is the mean confidence
 of the samples that gave it. The text is mapped to a class by
 :func:`srjudge.readers.base.text_to_class`; an unparseable answer after the retries, a refusal, an
 empty text, or text that is not exactly one class reads as no label (``note`` says why).
@@ -34,40 +34,16 @@ class VLMReader(Reader):
         self.config: Mapping[str, Any] = dict(judge.config)
         self.spec = "reader-" + judge.spec
 
-    def _answers(self, images: Sequence[np.ndarray]) -> list[Any]:
-        from srjudge.judges.vlm import parsing
-        from srjudge.vlm.request import Completion, TextPart
-
-        judge = self.judge
-        template = judge.template
-        params = judge._params(json_schema=template.schema, max_tokens=64)
-
-        def parse(c: Completion) -> tuple[str, float]:
-            obj = parsing.extract_json_object(c.text)
-            text = "".join(parsing.string_field(obj, "text", required=False).split())
-            return text, parsing.number_field(obj, "confidence", 0, 1)
-
-        builders = [
-            judge._builder(template, [judge._image(img), TextPart(template.render())], params)
-            for img in images
-        ]
-        return list(judge._run(builders, parse))
-
     def read(self, images: Sequence[np.ndarray]) -> list[Reading]:
         check_glyphs(images)
         if not images:
             return []
         out = []
-        for outcome in self._answers(images):
-            if not outcome.readings:
-                last = outcome.errors[-1] if outcome.errors else "no answer"
-                out.append(Reading(None, 0.0, None, note=f"VLM answer could not be read: {last}"))
+        for answer in self.judge.read_texts(images):
+            if isinstance(answer, str):
+                out.append(Reading(None, 0.0, None, note=f"VLM answer could not be read: {answer}"))
                 continue
-            votes: dict[str, float] = {}
-            for text, conf in outcome.readings:
-                votes[text] = votes.get(text, 0.0) + conf + 1e-6
-            text = max(votes, key=lambda t: votes[t])
-            conf = float(np.mean([c for t, c in outcome.readings if t == text]))
+            text, conf = answer
             label = text_to_class(text)
             if label is None:
                 note = "VLM read no text" if not text else f"VLM text {text!r} is not one of the 36 classes"

@@ -551,7 +551,8 @@ class VLMJudge(CandidateSetJudge):
             )
         return verdicts
 
-    def _readout(self, images: Sequence[np.ndarray], lr: np.ndarray | None) -> list[Verdict]:
+    def _read(self, images: Sequence[np.ndarray]) -> tuple[list[_Outcome], list[tuple[str, float] | None]]:
+        """Read-out prompt per image: outcomes and the confidence-weighted majority (text, confidence)."""
         template = self.template
         params = self._params(json_schema=template.schema, max_tokens=64)
 
@@ -560,10 +561,8 @@ class VLMJudge(CandidateSetJudge):
             text = "".join(parsing.string_field(obj, "text", required=False).upper().split())
             return text, parsing.number_field(obj, "confidence", 0, 1)
 
-        subjects = [*images, *([lr] if lr is not None else [])]
         builders = [
-            self._builder(template, [self._image(img), TextPart(template.render())], params)
-            for img in subjects
+            self._builder(template, [self._image(img), TextPart(template.render())], params) for img in images
         ]
         outcomes = self._run(builders, parse)
 
@@ -576,7 +575,20 @@ class VLMJudge(CandidateSetJudge):
             text = max(votes, key=lambda t: votes[t])
             return text, float(np.mean([c for t, c in readings if t == text]))
 
-        reads = [majority(o.readings) for o in outcomes]
+        return outcomes, [majority(o.readings) for o in outcomes]
+
+    def read_texts(self, images: Sequence[np.ndarray]) -> list[tuple[str, float] | str]:
+        """Per image, the read-out answer (text, confidence), or the reason nothing was read."""
+        if self.cfg.protocol != "readout":
+            raise SpecError(f"read_texts needs protocol=readout; this judge uses {self.cfg.protocol!r}.")
+        outcomes, reads = self._read(images)
+        return [
+            read if read is not None else (o.errors[-1] if o.errors else "no answer")
+            for o, read in zip(outcomes, reads, strict=True)
+        ]
+
+    def _readout(self, images: Sequence[np.ndarray], lr: np.ndarray | None) -> list[Verdict]:
+        outcomes, reads = self._read([*images, *([lr] if lr is not None else [])])
         candidate_reads = reads[: len(images)]
         lr_read = reads[len(images)] if lr is not None else None
         tally: Counter[str] = Counter(r[0] for r in candidate_reads if r is not None)
