@@ -303,6 +303,7 @@ import srjudge.cli.bench_cmd  # noqa: E402  (registers bench)
 import srjudge.cli.evolve_cmd  # noqa: E402  (registers evolve)
 import srjudge.cli.jobs  # noqa: E402  (registers generate, select, audit)
 import srjudge.cli.reward_cmd  # noqa: E402  (registers reward)
+import srjudge.cli.testbed_cmd  # noqa: E402  (registers testbed)
 import srjudge.cli.tune_cmd  # noqa: E402,F401  (registers tune)
 
 if __name__ == "__main__":

@@ -1,0 +1,173 @@
+"""``srjudge testbed``: build the digits-and-letters testbed, and run judges on it.
+
+``srjudge testbed build`` writes the testbed folder; ``srjudge testbed run`` makes SR candidates for
+its test LR glyphs (diffusion samples and other backends), has the referee read what each shows, and
+measures whether each judge's pick still shows the input's symbol (tables, plots and an HTML page).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from srjudge.cli.common import _progress, app, err, out
+
+testbed_app = typer.Typer(
+    name="testbed",
+    help="The digits-and-letters testbed: does the SR output a judge picks still show the input's symbol?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(testbed_app, name="testbed")
+
+
+def _load_config_yaml(path: Path) -> dict[str, Any]:
+    """The options of a YAML testbed config (a mapping), or a clear error naming the file."""
+    from srjudge.errors import SpecError
+
+    if not path.is_file():
+        raise SpecError(f"--config {path}: no such file. Give a YAML file of TestbedConfig fields.")
+    try:
+        import yaml  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        raise SpecError(f"--config {path}: reading YAML needs PyYAML (pip install pyyaml).") from None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"--config {path}: not valid YAML ({exc}).") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"--config {path}: expected a mapping of TestbedConfig fields, got {type(data).__name__}."
+        )
+    return data
+
+
+def testbed_config(seed: int | None, config_file: Path | None) -> Any:
+    """A TestbedConfig from the defaults, the YAML file, then --seed (unknown fields are an error)."""
+    from srjudge.errors import SpecError
+    from srjudge.testbed.build import TestbedConfig
+
+    options = _load_config_yaml(config_file) if config_file is not None else {}
+    if seed is not None:
+        options["seed"] = seed
+    try:
+        return TestbedConfig.from_dict(options)
+    except SpecError as exc:
+        where = f"--config {config_file}: " if config_file is not None else ""
+        raise SpecError(f"{where}{exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"testbed config {options}: {exc}") from None
+
+
+@testbed_app.command("build")
+def build_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Testbed folder to write.")] = Path(
+        "srjudge-out/testbed"
+    ),
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the testbed (overrides the config).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML file of TestbedConfig fields (counts, splits, ...).")
+    ] = None,
+) -> None:
+    """Render glyphs, degrade them to LR inputs and write the testbed folder (resumable)."""
+    from srjudge.testbed.build import build_testbed
+
+    cfg = testbed_config(seed, config)
+    with _progress() as progress:
+        task = progress.add_task("build", total=None)
+
+        def report(*args: Any) -> None:
+            numbers = [a for a in args if isinstance(a, int)]
+            label = next((a for a in args if isinstance(a, str)), "build")
+            if len(numbers) >= 2:
+                progress.update(task, description=label, completed=numbers[0], total=numbers[1])
+
+        manifest = build_testbed(cfg, out_dir, progress=report)
+    splits: dict[str, int] = {}
+    for item in manifest.items:
+        splits[item.split] = splits.get(item.split, 0) + 1
+    listing = ", ".join(f"{k}: {v}" for k, v in sorted(splits.items()))
+    out.print(f"testbed in {out_dir}: {len(manifest.items)} items ({listing})")
+
+
+@testbed_app.command("run")
+def run_cmd(
+    testbed: Annotated[Path, typer.Option("--testbed", "-t", help="Testbed folder (srjudge testbed build).")],
+    judges: Annotated[
+        str,
+        typer.Option(
+            "--judges", "-j", help="Comma-separated judge specs; ';' between specs that contain commas."
+        ),
+    ] = "trust,tws,lr-psnr,readout:classifier",
+    backends: Annotated[
+        str,
+        typer.Option(
+            "--backends", "-b", help="SR backends making the candidates (realesrgan is slow on CPU)."
+        ),
+    ] = "diffusion,bicubic",
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Samples per stochastic backend.")] = 8,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Candidates fused per judge.")] = 3,
+    fusion: Annotated[str, typer.Option("--fusion", help="none, mean, median or weighted.")] = "median",
+    split: Annotated[str, typer.Option("--split", help="Testbed split to run on.")] = "test",
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items of the split.")] = None,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap resamples for the 95 % CIs.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the samples and of the bootstrap.")] = 0,
+    referee: Annotated[
+        str, typer.Option("--referee", help="Reader deciding what an output shows.")
+    ] = "referee",
+    threshold: Annotated[
+        float,
+        typer.Option("--threshold", help="Referee confidence from which a wrong reading is a hallucination."),
+    ] = 0.5,
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Diffusion sampling steps (default: the checkpoint's).")
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (candidates are cached here).")
+    ] = Path("srjudge-out/testbed-run"),
+) -> None:
+    """Candidates, referee readings, every judge's picks, measures with CIs, plots and index.html."""
+    from srjudge.testbed.experiment import ExperimentConfig, iter_specs, run_experiment
+    from srjudge.testbed.report import terminal_table, write_outputs
+
+    config = ExperimentConfig(
+        judges=tuple(iter_specs(judges)),
+        backends=tuple(iter_specs(backends)),
+        samples=samples,
+        top_k=top_k,
+        fusion=fusion,
+        split=split,
+        limit=limit,
+        n_boot=bootstrap,
+        seed=seed,
+        referee=referee,
+        threshold=threshold,
+        steps=steps,
+    )
+    with _progress() as progress:
+        task = progress.add_task("testbed", total=None)
+        result = run_experiment(
+            testbed,
+            config,
+            out_dir,
+            progress=lambda stage, done, total: progress.update(
+                task, description=stage, completed=done, total=total
+            ),
+        )
+    paths = write_outputs(result, out_dir)
+    out.print(terminal_table(result))
+    c = result.counts
+    err.print(
+        f"{c['items']} items, {c['candidates']} candidates ({c['candidates_made']} made, "
+        f"{c['candidates_reused']} reused from the cache)"
+    )
+    out.print(f"{', '.join(sorted(paths))} in {out_dir}")
