@@ -77,9 +77,10 @@ def test_splits_never_share_a_face() -> None:
     assert set(train.faces) <= sets["train"] and len(set(train.faces)) == len(sets["train"])
     with pytest.raises(SpecError, match="must not share a face"):
         build.TestbedConfig(test_faces=("DejaVuSans",))
-    # the default test split holds at least 500 LR inputs from fonts alone
-    fonts_only = replace(cfg, include_sklearn_digits=False)
-    assert sum(1 for s in build.item_specs(fonts_only) if s.split == "test") >= 500
+    # the default test split: 432 font glyphs (3 held-out faces x 36 classes x 4 severities) plus 80
+    # handwritten digits, at least the 500 LR inputs the experiment needs
+    specs = [s for s in build.item_specs(cfg) if s.split == "test"]
+    assert len(specs) >= 500 and sum(1 for s in specs if s.source == "font") == 432
 
 
 def test_degrade_glyph_records_replay_exactly() -> None:
@@ -118,9 +119,12 @@ def test_sklearn_digits_converted() -> None:
     from sklearn.datasets import load_digits
 
     data = load_digits()
-    val, test = build.digits_lr("val"), build.digits_lr("test")
+    every = build.TestbedConfig(sklearn_limit=None)
+    val, test = build.digits_lr("val", every), build.digits_lr("test", every)
     assert len(val.labels) + len(test.labels) == len(data.target) == 1797
     assert set(val.indices.tolist()) == set(range(0, 1797, 3))
+    default = build.digits_lr("test")  # the default testbed keeps the first 120 digits
+    assert len(default.labels) == 80 and default.indices.max() < 120
     i = int(test.indices[0])
     assert test.lr.shape[1:] == (8, 8, 3) and test.labels[0] == str(data.target[i])
     expected = np.round((1 - data.images[i] / 16.0) * 255) / 255

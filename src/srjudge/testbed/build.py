@@ -277,13 +277,13 @@ class TestbedConfig:
     test_faces: tuple[str, ...] = TEST_FACES
     train_copies: int = 1
     val_copies: int = 2
-    test_copies: int = 2
+    test_copies: int = 1
     severities: tuple[int, ...] = (0, 1, 2, 3)
     classes: str = CLASSES
     splits: tuple[str, ...] = SPLITS
     include_sklearn_digits: bool = True
     sklearn_val_every: int = 3
-    sklearn_limit: int | None = None
+    sklearn_limit: int | None = 120
     jitter: Jitter = field(default_factory=Jitter)
 
     def __post_init__(self) -> None:
