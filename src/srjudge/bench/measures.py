@@ -341,14 +341,14 @@ def _estimate(value: float, samples: FloatArray) -> Estimate:
     return Estimate(float(value), low, high)
 
 
-def _boot_indices(n: int, n_boot: int, seed: int) -> NDArray[np.intp]:
+def boot_indices(n: int, n_boot: int, seed: int) -> NDArray[np.intp]:
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
     rng = np.random.default_rng(seed)
     return rng.integers(0, n, size=(n_boot, n))
 
 
-def _mean_estimate(values: FloatArray, idx: NDArray[np.intp]) -> Estimate:
+def mean_estimate(values: FloatArray, idx: NDArray[np.intp]) -> Estimate:
     if values.size == 0:
         return Estimate(math.nan, math.nan, math.nan)
     return _estimate(float(np.mean(values)), values[idx].mean(axis=1) if idx.size else np.empty(0))
@@ -413,7 +413,7 @@ def mos_measures(
     point_plcc = _pearson(mapped, h)
     point_rmse = float(np.sqrt(np.mean((mapped - h) ** 2)))
 
-    idx = _boot_indices(n, n_boot, seed)
+    idx = boot_indices(n, n_boot, seed)
     n_failed = 0
     do_refit = (n_boot * (n + 1500) <= REFIT_BUDGET) if refit is None else refit
     if n_boot:
@@ -490,14 +490,14 @@ def pairwise_accuracy(
     both = decided & ~judge_tie
     acc_both = float(np.mean(judge_pick[both] == human[both])) if both.any() else None
     n = int(a.size)
-    idx = _boot_indices(int(credit.size), n_boot if credit.size else 0, seed)
+    idx = boot_indices(int(credit.size), n_boot if credit.size else 0, seed)
     pc = [float(v) for v in position_consistency] if position_consistency is not None else []
     return PairwiseMeasures(
         n_pairs=n,
         n_decided=int(decided.sum()),
         n_human_ties=int((~decided).sum()),
         n_judge_ties=int(judge_tie.sum()),
-        accuracy=_mean_estimate(credit, idx),
+        accuracy=mean_estimate(credit, idx),
         accuracy_judge_decided=acc_both,
         judge_tie_rate=float(judge_tie.mean()) if n else math.nan,
         human_tie_rate=float((~decided).mean()) if n else math.nan,
@@ -548,9 +548,9 @@ def best_of_n(
         r_share.append(float(vshare.mean()))
         oracle.append(float(vshare.max()))
     n = len(top1)
-    idx = _boot_indices(n, n_boot if n else 0, seed)
+    idx = boot_indices(n, n_boot if n else 0, seed)
     arrays = [np.asarray(x, dtype=np.float64) for x in (top1, share, r_top1, r_share, oracle)]
-    t1, vs, rt1, rvs, orc = (_mean_estimate(x, idx) for x in arrays)
+    t1, vs, rt1, rvs, orc = (mean_estimate(x, idx) for x in arrays)
     return BestOfNMeasures(
         n_groups=n,
         n_skipped=skipped,

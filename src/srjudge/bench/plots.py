@@ -30,7 +30,7 @@ _CURVE = "#c0392b"
 _BAR = "#5b7fbf"
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     """A new Agg-backed figure, or MissingDependencyError when matplotlib is not installed."""
     try:
         figure_mod = importlib.import_module("matplotlib.figure")
@@ -44,7 +44,7 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: Path | str) -> Path:
+def save_figure(fig: Figure, path: Path | str) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
@@ -56,7 +56,7 @@ def _save(fig: Figure, path: Path | str) -> Path:
     return out
 
 
-def _short(text: str, limit: int = 28) -> str:
+def short_label(text: str, limit: int = 28) -> str:
     """Shortened to ``limit`` characters, with ``$`` escaped so that names are never read as mathtext."""
     text = text if len(text) <= limit else text[: limit - 1] + "…"
     return text.replace("$", r"\$")
@@ -77,7 +77,7 @@ def scatter_with_fit(
     y = np.asarray(mos, dtype=np.float64).ravel()
     if x.shape != y.shape:
         raise ValueError(f"predictions and human scores differ in length: {x.size} vs {y.size}")
-    fig = _figure(6.0, 4.5)
+    fig = new_figure(6.0, 4.5)
     ax = fig.add_subplot()
     size = 14.0 if x.size <= 300 else 6.0
     alpha = 0.8 if x.size <= 300 else max(0.15, min(0.6, 150.0 / x.size))
@@ -85,13 +85,13 @@ def scatter_with_fit(
     if fit is not None and x.size:
         grid = np.linspace(float(x.min()), float(x.max()), 300)
         ax.plot(grid, fit(grid), color=_CURVE, linewidth=2.0, label=f"{fit.kind} logistic fit")
-    ax.set_title(_short(title, 70), fontsize=11)
+    ax.set_title(short_label(title, 70), fontsize=11)
     ax.set_xlabel(xlabel, fontsize=10)
     ax.set_ylabel(ylabel, fontsize=10)
     ax.grid(True, color="#dde2ea", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.legend(loc="best", fontsize=9, frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def bars_with_ci(
@@ -112,9 +112,9 @@ def bars_with_ci(
     hi = np.asarray(highs, dtype=np.float64)
     below = np.where(np.isfinite(lo), np.maximum(v - lo, 0.0), 0.0)
     above = np.where(np.isfinite(hi), np.maximum(hi - v, 0.0), 0.0)
-    labels = [_short(str(n)) for n in names]
+    labels = [short_label(str(n)) for n in names]
     width = min(12.0, max(4.5, 1.0 + 0.7 * len(names)))
-    fig = _figure(width, 4.5)
+    fig = new_figure(width, 4.5)
     ax = fig.add_subplot()
     pos = np.arange(len(names))
     heights = np.where(np.isfinite(v), v, 0.0)
@@ -129,9 +129,9 @@ def bars_with_ci(
         pos, labels, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center"
     )
     ax.tick_params(axis="x", labelsize=9)
-    ax.set_title(_short(title, 70), fontsize=11)
+    ax.set_title(short_label(title, 70), fontsize=11)
     ax.set_ylabel(ylabel, fontsize=10)
     ax.grid(True, axis="y", color="#dde2ea", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.axhline(0.0, color="#5b6475", linewidth=0.8)
-    return _save(fig, path)
+    return save_figure(fig, path)

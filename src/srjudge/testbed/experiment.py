@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from srjudge.bench.measures import Estimate, _boot_indices, _mean_estimate
+from srjudge.bench.measures import Estimate, boot_indices, mean_estimate
 from srjudge.errors import MissingWeightsError, SpecError, SrjudgeError
 from srjudge.images.io import load_image, quantize_8bit, save_png
 from srjudge.provenance import config_hash
@@ -159,8 +159,8 @@ def _num(value: float) -> float | None:
 
 def _estimate(values: Sequence[float], n_boot: int, seed: int) -> Estimate:
     arr = np.asarray(values, dtype=np.float64)
-    idx = _boot_indices(arr.size, n_boot if arr.size else 0, seed)
-    return _mean_estimate(arr, idx)
+    idx = boot_indices(arr.size, n_boot if arr.size else 0, seed)
+    return mean_estimate(arr, idx)
 
 
 def _maybe_estimate(values: Sequence[float | None], n_boot: int, seed: int) -> Estimate | None:

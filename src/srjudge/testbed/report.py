@@ -217,11 +217,11 @@ def _series(result: ExperimentResult, measure: str) -> tuple[list[str], dict[str
 
 def plot_vs_severity(result: ExperimentResult, measure: str, ylabel: str, path: Path) -> Path:
     """One line per judge over severity with its 95 % CI as a band; baselines dashed."""
-    from srjudge.bench.plots import _figure, _save, _short
+    from srjudge.bench.plots import new_figure, save_figure, short_label
 
     levels, series = _series(result, measure)
     ordinal = sum(1 for level in levels if level in SEVERITY_NAMES)
-    fig = _figure(7.0, 4.6)
+    fig = new_figure(7.0, 4.6)
     ax = fig.add_subplot()
     x = np.arange(len(levels))
     kinds = {m.name: m.kind for m in result.rows}
@@ -238,7 +238,14 @@ def plot_vs_severity(result: ExperimentResult, measure: str, ylabel: str, path: 
         baseline = kinds.get(name) == "baseline"
         style = "--" if baseline else "-"
         ax.plot(
-            x[:ordinal], v[:ordinal], marker="o", ms=4, lw=1.6, color=colour, ls=style, label=_short(name)
+            x[:ordinal],
+            v[:ordinal],
+            marker="o",
+            ms=4,
+            lw=1.6,
+            color=colour,
+            ls=style,
+            label=short_label(name),
         )
         if ordinal < len(levels):  # other sources (sklearn digits): points with whiskers, not on the line
             ax.errorbar(
@@ -262,9 +269,9 @@ def plot_vs_severity(result: ExperimentResult, measure: str, ylabel: str, path: 
     ax.set_ylim(-0.02, 1.02)
     ax.grid(True, color="#dde2ea", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.set_title(_short(f"{ylabel} vs severity (95 % bootstrap bands)", 70), fontsize=11)
+    ax.set_title(short_label(f"{ylabel} vs severity (95 % bootstrap bands)", 70), fontsize=11)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -368,11 +368,11 @@ class PromptCompletionCollator:
     def encode(self, index: int) -> dict[str, Any]:
         import torch
 
-        from srjudge.vlm.backends.hf_backend import _to_pil
+        from srjudge.vlm.backends.hf_backend import to_pil
 
         ex = self.examples[index]
         prompt, completion = self.texts(index)
-        images = [_to_pil(img) for m in ex.messages for img in m.images()]
+        images = [to_pil(img) for m in ex.messages for img in m.images()]
         kwargs: dict[str, Any] = {"text": [prompt], "return_tensors": "pt", "add_special_tokens": False}
         if images:
             kwargs["images"] = [images]

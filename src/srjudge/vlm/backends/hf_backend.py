@@ -357,7 +357,7 @@ def load_processor(folder: Path) -> Any:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _to_pil(image: np.ndarray) -> Any:
+def to_pil(image: np.ndarray) -> Any:
     from PIL import Image
 
     arr = np.asarray(image)
@@ -625,7 +625,7 @@ class HFBackend(VLMBackend):
 
     def _encode(self, requests: Sequence[ChatRequest]) -> Any:
         texts = [self.render(r) for r in requests]
-        images = [[_to_pil(img) for img in r.images()] for r in requests]
+        images = [[to_pil(img) for img in r.images()] for r in requests]
         kwargs: dict[str, Any] = {
             "text": texts,
             "padding": True,
