@@ -184,6 +184,19 @@ def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     return [k for k in keys if before.get(k) != after.get(k)]
 
 
+def _check_same_settings(config: EvolveConfig, rdir: Path) -> None:
+    """Refuse to reuse the finished round ``rdir`` when ``config`` differs from its ``evolve.yaml``."""
+    from srjudge.train.common import load_config_yaml
+
+    before = _fingerprint(load_config_yaml(EvolveConfig, rdir / CONFIG_NAME))
+    changed = _changed(before, _fingerprint(config))
+    if changed:
+        raise SrjudgeError(
+            f"{rdir} was made with other settings ({', '.join(changed)} differ from "
+            f"{rdir / CONFIG_NAME}); use a new --out folder, or restore those settings to resume."
+        )
+
+
 @dataclass(frozen=True)
 class RoundResult:
     """One round's outcome, as appended to ``evolve_log.jsonl``."""
@@ -280,23 +293,32 @@ def _bench_text(bench: Mapping[str, Any]) -> str:
 
 
 def read_log(out: Path) -> dict[int, dict[str, Any]]:
-    """The lines of ``evolve_log.jsonl`` by round (0 = the base model's bench); cut lines are skipped."""
+    """The lines of ``evolve_log.jsonl`` by round (0 = the base model's bench).
+
+    An unterminated last line (cut by an interruption) is left out; any other bad line raises
+    :class:`SrjudgeError` naming the file and line.
+    """
+    from srjudge.train.common import read_jsonl
+
     path = out / LOG_NAME
     rows: dict[int, dict[str, Any]] = {}
     if not path.is_file():
         return rows
-    for line in path.read_text().splitlines():
+    for n, data in read_jsonl(path):
         try:
-            data = json.loads(line)
             rows[int(data["round"])] = data
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SrjudgeError(
+                f"{path}:{n}: not a round line ({type(exc).__name__}: {exc}); fix or delete that line."
+            ) from None
     return rows
 
 
 def _append_log(out: Path, row: Mapping[str, Any]) -> None:
+    from srjudge.train.common import open_for_append
+
     out.mkdir(parents=True, exist_ok=True)
-    with (out / LOG_NAME).open("a") as handle:
+    with open_for_append(out / LOG_NAME) as handle:
         handle.write(json.dumps(dict(row)) + "\n")
         handle.flush()
 
@@ -457,8 +479,13 @@ def vote_round(
         tasks = pairs_from_folder(
             Path(config.images).resolve(), layout=config.layout, max_pairs=config.max_pairs, seed=config.seed
         )
-    voter = voter or default_voter(config, r, out)
     rdir = round_dir(out, r)
+    if (rdir / RECORD_NAME).is_file():
+        raise SrjudgeError(
+            f"{rdir} holds a finished round ({RECORD_NAME}); voting into it would change the labels and "
+            "settings its model was trained with. Vote into a new --out folder (or delete that round folder)."
+        )
+    voter = voter or default_voter(config, r, out)
     rdir.mkdir(parents=True, exist_ok=True)
     save_config_yaml(config, rdir / CONFIG_NAME)
     say(f"round {r}: voting on {len(tasks)} pairs with {voter}")
@@ -635,6 +662,7 @@ def train_stage(
     resolve_model_path(model)
     record_path = rdir / RECORD_NAME
     if record_path.is_file():
+        _check_same_settings(config, rdir)
         record = json.loads(record_path.read_text())
         if record.get("dataset_digest") != digest_file(labels_path):
             raise SrjudgeError(
@@ -675,7 +703,6 @@ def train_stage(
 
 def run_evolve(config: EvolveConfig, *, log: Log | None = None) -> EvolveSummary:
     """Run (or resume) every round in one process; see the module docstring for what each round writes."""
-    from srjudge.train.common import load_config_yaml
     from srjudge.train.pseudo_labels import pairs_from_folder, read_pseudo_labels
     from srjudge.vlm.backends.hf_backend import resolve_model_path
 
@@ -704,19 +731,12 @@ def run_evolve(config: EvolveConfig, *, log: Log | None = None) -> EvolveSummary
     results: list[RoundResult] = []
     model = config.base_model
     previous: list[PseudoLabel] | None = None
-    fingerprint = _fingerprint(config)
     for r in range(1, config.rounds + 1):
         rdir = round_dir(out, r)
         labels_path = rdir / LABELS_NAME
         record_path = rdir / RECORD_NAME
         if record_path.is_file():
-            before = _fingerprint(load_config_yaml(EvolveConfig, rdir / CONFIG_NAME))
-            changed = _changed(before, fingerprint)
-            if changed:
-                raise SrjudgeError(
-                    f"{rdir} was made with other settings ({', '.join(changed)} differ from "
-                    f"{rdir / CONFIG_NAME}); use a new --out folder, or restore those settings to resume."
-                )
+            _check_same_settings(config, rdir)
             record = json.loads(record_path.read_text())
             metrics = record.get("metrics", {})
             result = RoundResult.from_dict({**metrics, "round": r}, reused=True)

@@ -36,8 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.judges.vlm import parsing
 from srjudge.judges.vlm.parsing import PREFERENCES, ParseError
@@ -237,22 +235,13 @@ def training_rows(labels: Sequence[PseudoLabel]) -> list[TrainingRow]:
     return rows
 
 
-def _pil(image: np.ndarray, max_side: int) -> Any:
-    """The image as the judge sends it: longest side fitted to ``max_side`` (Lanczos), 8-bit RGB."""
-    from PIL import Image
-
-    from srjudge.images.io import to_uint8
-    from srjudge.vlm.images import fit_longest_side
-
-    fitted, _ = fit_longest_side(image, max_side)
-    return Image.fromarray(np.ascontiguousarray(to_uint8(fitted[..., :3]))).convert("RGB")
-
-
 def build_dataset(rows: Sequence[TrainingRow], template: PromptTemplate, max_side: int) -> Any:
     """A ``datasets.Dataset`` with ``prompt`` (conversational), ``images`` (two PIL images), ``p_first``."""
     import importlib
 
     from srjudge.images.io import load_image
+    from srjudge.vlm.backends.hf_backend import to_pil
+    from srjudge.vlm.images import fit_longest_side
 
     datasets = importlib.import_module("datasets")  # untyped; imported only when training
 
@@ -265,7 +254,8 @@ def build_dataset(rows: Sequence[TrainingRow], template: PromptTemplate, max_sid
 
     def image(path: str) -> Any:
         if path not in cache:
-            cache[path] = _pil(load_image(path), max_side)
+            # as the judge sends it: longest side fitted to max_side (Lanczos), 8-bit RGB
+            cache[path] = to_pil(fit_longest_side(load_image(path), max_side)[0])
         return cache[path]
 
     messages = pairwise_messages(template)

@@ -353,21 +353,24 @@ def collect_votes(
 
 
 def read_pseudo_labels(path: Path, fingerprint: str | None = None) -> list[PseudoLabel]:
-    """Rows of a pseudo-label file (of one fingerprint when given); a line cut by an interruption is skipped.
+    """Rows of a pseudo-label file (of one fingerprint when given).
 
-    A later row for the same pair replaces an earlier one.
+    A later row for the same pair replaces an earlier one. An unterminated last line (cut by an
+    interruption: that pair is judged again) is left out; any other bad line raises
+    :class:`SrjudgeError` naming the file and line.
     """
+    from srjudge.train.common import read_jsonl
+
     if not path.is_file():
         raise SrjudgeError(f"{path}: no pseudo-label file. Run the labelling stage first (srjudge evolve).")
     rows: dict[str, PseudoLabel] = {}
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
+    for n, data in read_jsonl(path):
         try:
-            data = json.loads(line)
             label = PseudoLabel.from_dict(data)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue  # the last line of an interrupted run: that pair is judged again
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SrjudgeError(
+                f"{path}:{n}: not a pseudo-label row ({type(exc).__name__}: {exc}); fix or delete that line."
+            ) from None
         if fingerprint is None or label.fingerprint == fingerprint:
             rows[label.key] = label
     return list(rows.values())
@@ -424,6 +427,8 @@ def label_pairs(
     not judged again. ``judge_spec`` (the spec as the user wrote it) is recorded in each row;
     by default the judge's own spec.
     """
+    from srjudge.train.common import open_for_append
+
     check_min_share(min_share)
     fingerprint = judge_fingerprint(judge, min_share)
     done = {p.key: p for p in read_pseudo_labels(out_path, fingerprint)} if out_path.is_file() else {}
@@ -432,9 +437,7 @@ def label_pairs(
     cache = _ImageCache()
     new = 0
     results: list[PseudoLabel] = []
-    with out_path.open("a") as handle:
-        if out_path.stat().st_size and not out_path.read_bytes().endswith(b"\n"):
-            handle.write("\n")  # the line an interruption cut stays apart from the next row
+    with open_for_append(out_path) as handle:  # drops a line an interruption cut
         for n, task in enumerate(tasks, 1):
             if task.key in done:
                 results.append(done[task.key])

@@ -426,27 +426,20 @@ def pairs_from_pseudo_labels(
 def convert_pseudo_labels(labels_path: Path, out_path: Path) -> tuple[Path, int, int]:
     """Convert a pseudo-labels JSONL into a pairs JSONL at ``out_path``; returns (path, written, skipped).
 
-    All problems are reported at once (:class:`PairsError`); the written file is validated like any
-    other (:func:`load_pairs`).
+    The file is read as ``srjudge evolve`` reads it (:func:`srjudge.train.evolve.summary_from_file`):
+    one labelling run's rows only (a file mixing several is refused), the latest row per pair. Problems
+    are numbered by pseudo-label (in file order) and reported at once (:class:`PairsError`); the
+    written file is validated like any other (:func:`load_pairs`).
     """
+    from srjudge.train.evolve import summary_from_file
+
     labels_path = Path(labels_path)
     if not labels_path.is_file():
         raise PairsError(labels_path, [PairsProblem(0, "no such pseudo-labels file")])
-    rows: list[Any] = []
-    problems: list[PairsProblem] = []
-    for row, line in enumerate(labels_path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            rows.append({"skipped": True})
-            continue
-        try:
-            rows.append(json.loads(line))
-        except ValueError as exc:
-            problems.append(PairsProblem(row, f"not valid JSON ({exc})"))
-            rows.append({"skipped": True})
-    converted, found, skipped = pairs_from_pseudo_labels(
-        rows, root=labels_path.parent.resolve(), fallback_root=Path.cwd()
+    labels, _ = summary_from_file(labels_path)
+    converted, problems, skipped = pairs_from_pseudo_labels(
+        [label.to_dict() for label in labels], root=labels_path.parent.resolve(), fallback_root=Path.cwd()
     )
-    problems.extend(found)
     if problems:
         raise PairsError(labels_path, sorted(problems, key=lambda p: p.row))
     if not converted:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from srjudge.errors import SrjudgeError
-from srjudge.train.common import LoraSettings
+from srjudge.train.common import LoraSettings, open_for_append, read_jsonl
 from srjudge.train.reward_pairs import PreferencePair, load_pairs, pairs_digest, split_by_lr
 
 TRAINABLE_FILE = "reward_trainable.safetensors"
@@ -288,9 +288,17 @@ def _metrics_callback(path: Path) -> Any:
 
 
 def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as f:
+    with open_for_append(path) as f:
         f.write(json.dumps(row, default=float) + "\n")
         f.flush()
+
+
+def _keep_rows_up_to(path: Path, step: int) -> None:
+    """Rewrite the metrics file ``path`` without its rows logged after ``step`` (a resumed checkpoint's)."""
+    kept = [row for _, row in read_jsonl(path) if int(row.get("step", 0)) <= step]
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(row, default=float) + "\n" for row in kept), encoding="utf-8")
+    tmp.replace(path)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -451,15 +459,15 @@ def train_reward_model(
     resumed_from = str(checkpoints[-1]) if resume and checkpoints else None
     if resumed_from:
         log(f"resuming from {resumed_from}")
+        if metrics_path.is_file():  # rows logged after the checkpoint are logged again when redone
+            _keep_rows_up_to(metrics_path, int(Path(resumed_from).name.split("-")[-1]))
     elif metrics_path.is_file():
         metrics_path.unlink()  # a fresh start: the metrics of an earlier run do not belong to this one
     trainer.train(resume_from_checkpoint=resumed_from)
 
     per_epoch: tuple[dict[str, Any], ...] = ()
     if metrics_path.is_file():
-        rows = [
-            json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
+        rows = [row for _, row in read_jsonl(metrics_path)]
         per_epoch = tuple(r for r in rows if r.get("kind") == "eval")
     final: dict[str, Any] = {}
     for split, ds in evals.items():

@@ -51,6 +51,8 @@ from srjudge.train.common import (
     apply_lora,
     config_to_dict,
     load_vlm_for_training,
+    open_for_append,
+    read_jsonl,
     save_config_yaml,
     save_trained_vlm,
     trainable_parameter_count,
@@ -635,13 +637,7 @@ def read_label_source(
     path = Path(path)
     if path.suffix.lower() == ".jsonl" and path.is_file():
         rows: list[dict[str, Any]] = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by an interrupted labelling run
+        for n, row in read_jsonl(path):  # only a cut last line is left out; other bad lines raise
             if not isinstance(row, dict):
                 raise SpecError(f"{path}:{n}: expected a JSON object per line")
             rows.append(row)
@@ -730,12 +726,10 @@ class _Perceiver:
         self.cache = cache
         self.rows: dict[str, dict[str, Any]] = {}
         if cache.is_file():
-            for line in cache.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                    self.rows[row["key"]] = row
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue
+            for n, row in read_jsonl(cache):  # only a cut last line is left out; other bad lines raise
+                if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+                    raise SrjudgeError(f"{cache}:{n}: not a cache row (no 'key'); delete {cache} to redo it.")
+                self.rows[row["key"]] = row
 
     def __call__(self, image: np.ndarray) -> tuple[str, tuple[tuple[str, str], ...]] | None:
         template = PROMPTS.get("perceive")
@@ -753,7 +747,7 @@ class _Perceiver:
             )
             text = self.backend.complete([request])[0].text
             row = {"key": key, "text": text}
-            with self.cache.open("a", encoding="utf-8") as fh:
+            with open_for_append(self.cache) as fh:
                 fh.write(json.dumps(row) + "\n")
             self.rows[key] = row
         try:
@@ -908,6 +902,7 @@ def train_stage(
     """
     import datasets  # type: ignore[import-untyped, unused-ignore]
     import transformers
+    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTTrainer
 
     from srjudge.train.common import resolve_train_device
@@ -934,9 +929,10 @@ def train_stage(
         model=model, args=args, train_dataset=train_ds, processing_class=processor, data_collator=collator
     )
     trainer.remove_callback(transformers.PrinterCallback)  # losses are logged below and in the record
-    checkpoints = sorted((out_dir / "checkpoints").glob("checkpoint-*")) if cfg.save_steps > 0 else []
+    ckpt_dir = out_dir / "checkpoints"
+    last = get_last_checkpoint(str(ckpt_dir)) if cfg.save_steps > 0 and ckpt_dir.is_dir() else None
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
+    trainer.train(resume_from_checkpoint=last)  # the highest step number, not the last name in order
     seconds = time.perf_counter() - started
     with contextlib.suppress(OSError):  # no intermediate checkpoints: drop the empty folder
         (out_dir / "checkpoints").rmdir()
