@@ -5,6 +5,8 @@ the ``trust`` judge (default ``trust`` unchanged)."""
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import srjudge.judges.readout  # noqa: F401  (registers the judge until judges/_
 from srjudge.errors import SpecError, SrjudgeError, UnknownNameError
 from srjudge.judges import create_judge
 from srjudge.judges.readout import ReadoutJudge, readout_scores
+from srjudge.readers.base import Reader, Reading
 from srjudge.testbed.build import degrade_glyph
 from srjudge.testbed.glyphs import FONT_FACES, Jitter, draw_glyph, render_glyph, sample_glyph_params
 
@@ -132,3 +135,40 @@ def test_vlm_readout_abstains_on_a_garbage_model(tiny_vlm: Path, tmp_path: Path)
     verdicts = judge.score_many([three, _jittered("3", 2)], lr=lr)
     assert all(v.abstained and "could not be read" in (v.abstain_reason or "") for v in verdicts)
     assert all("LR term dropped" in v.rationale for v in verdicts)
+
+
+class _FixedReader(Reader):
+    """A hand-made reader: returns the given readings (candidates first, then the LR), in order."""
+
+    spec = "fixed"
+
+    def __init__(self, readings: list[Reading]) -> None:
+        self.config: dict[str, str] = {}
+        self.readings = readings
+
+    def read(self, images: Sequence[np.ndarray]) -> list[Reading]:
+        assert len(images) == len(self.readings)
+        return list(self.readings)
+
+
+def test_readout_abstains_on_a_label_read_with_confidence_zero() -> None:
+    """A label with confidence 0 has no mass (its score is NaN): the judge abstains, trust gets no NaN."""
+    three = _plain("3", face=0)
+    lr, _ = degrade_glyph(three, severity=0, seed=1)
+    readings = [Reading("3", 0.9), Reading("3", 0.0), Reading("8", 0.6), Reading("3", 0.0)]
+    judge = ReadoutJudge(_FixedReader(readings))
+    verdicts = judge.score_many([three, three, three], lr=lr)
+    assert verdicts[1].abstained and verdicts[1].score is None and verdicts[1].raw is None
+    assert "confidence 0" in (verdicts[1].abstain_reason or "")
+    for v in (verdicts[0], verdicts[2]):
+        assert v.score is not None and math.isfinite(v.score)
+    assert verdicts[0].score is not None and verdicts[2].score is not None
+    assert verdicts[0].score > verdicts[2].score
+    assert "LR term dropped" in verdicts[0].rationale  # the LR reading has no mass either
+
+    trust = create_judge("trust:readout=classifier")
+    trust.readout = judge  # type: ignore[attr-defined]
+    scored = trust.score_many([three, three, three], lr=lr)
+    assert "readout" not in scored[1].components and scored[1].score is not None
+    assert all(v.score is not None and math.isfinite(v.score) for v in scored)
+    assert 0.0 <= scored[0].components["readout"] <= 1.0

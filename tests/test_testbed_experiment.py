@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,13 +13,17 @@ from typer.testing import CliRunner
 
 import srjudge.cli.testbed_cmd  # noqa: F401  (registers `srjudge testbed`)
 from srjudge.cli.common import app
-from srjudge.errors import SpecError
+from srjudge.errors import SpecError, SrjudgeError
+from srjudge.images.io import load_image
 from srjudge.testbed.experiment import (
+    CandidateCache,
     ExperimentConfig,
     ItemFacts,
     JsonlStore,
     Pick,
+    _Item,
     candidate_measures,
+    ensure_candidates,
     iter_specs,
     judge_measures,
     oracle_measures,
@@ -135,7 +140,8 @@ def test_config_and_spec_errors() -> None:
 
 
 def test_jsonl_store_resumes_and_skips_cut_lines(tmp_path: Path) -> None:
-    """Rows of the same configuration are reused; a cut last line and other configurations are ignored."""
+    """Rows of the same configuration are reused; a cut last line is dropped and other configurations
+    are ignored; the next row after a cut line starts on a line of its own."""
     path = tmp_path / "picks.jsonl"
     store = JsonlStore(path, "h1")
     store.put("a", {"pick": 1})
@@ -146,7 +152,51 @@ def test_jsonl_store_resumes_and_skips_cut_lines(tmp_path: Path) -> None:
     again = JsonlStore(path, "h1")
     assert again.get("a") == {"key": "a", "config_hash": "h1", "pick": 1}
     assert again.get("b") is None and again.get("c") is None
+    again.put("c", {"pick": 3})
     again.close()
+    third = JsonlStore(path, "h1")
+    assert third.get("c") == {"key": "c", "config_hash": "h1", "pick": 3}
+    third.close()
+    assert len(path.read_text().splitlines()) == 3
+
+
+def test_jsonl_store_rejects_a_bad_line_before_the_last(tmp_path: Path) -> None:
+    """Only an unterminated last line is an interrupted write; a bad complete line names file and line."""
+    path = tmp_path / "readings.jsonl"
+    good = json.dumps({"key": "a", "config_hash": "h1"})
+    path.write_text(good + "\n" + "not json\n" + good + "\n")
+    with pytest.raises(SrjudgeError, match=r"readings\.jsonl:2: not valid JSON"):
+        JsonlStore(path, "h1")
+    path.write_text(good + "\n" + '{"cut": ' + "\n")  # a cut line that was then terminated
+    with pytest.raises(SrjudgeError, match=r"readings\.jsonl:2: "):
+        JsonlStore(path, "h1")
+    path.write_text(good + "\n[1, 2]\n")
+    with pytest.raises(SrjudgeError, match="line 2 is not a JSON object with a 'key'"):
+        JsonlStore(path, "h1")
+
+
+def test_candidate_cache_is_keyed_by_the_testbed_digest(tmp_path: Path) -> None:
+    """A --out folder reused with a rebuilt testbed (another digest, other LR images) makes new
+    candidates instead of serving the old ones; the same digest reuses them."""
+    config = ExperimentConfig(backends=("bicubic",), samples=1)
+    cache = CandidateCache(tmp_path / "candidates")
+    rng = np.random.default_rng(0)
+    lr_a = np.round(rng.random((8, 8, 3)) * 255).astype(np.float32) / 255
+    lr_b = np.round(rng.random((8, 8, 3)) * 255).astype(np.float32) / 255
+
+    def run(lr: np.ndarray, digest: str) -> tuple[dict[str, list[tuple[Any, Path]]], int, int]:
+        items = [_Item("x", "3", 0, "font", None, lambda: lr)]
+        return ensure_candidates(items, cache, ["bicubic"], config, scale=4, testbed=digest)
+
+    sets, made, reused = run(lr_a, "sha256:a")
+    assert (made, reused) == (1, 0)
+    first = load_image(sets["x"][0][1])
+    _, made, reused = run(lr_a, "sha256:a")
+    assert (made, reused) == (0, 1)
+    sets, made, reused = run(lr_b, "sha256:b")
+    assert (made, reused) == (1, 0)
+    second = load_image(sets["x"][0][1])
+    assert float(np.abs(first - second).mean()) > 0.05  # made from the new LR, not the cached one
 
 
 def test_cli_rejects_bad_options_clearly(tmp_path: Path) -> None:

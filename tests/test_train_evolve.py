@@ -28,9 +28,10 @@ import srjudge.cli.main  # noqa: F401  (the other commands: with one command Typ
 from srjudge.cli.common import app
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.images.io import save_png
+from srjudge.jsonl import open_for_append
 from srjudge.judges import create_judge
 from srjudge.judges.vlm import VLMJudge
-from srjudge.train.common import digest_file, open_for_append
+from srjudge.train.common import digest_file
 from srjudge.train.evolve import EvolveConfig, read_log
 from srjudge.train.grpo import (
     GRPOSettings,

@@ -44,7 +44,8 @@ footer{color:var(--muted);font-size:12px;text-align:center}
 """
 
 
-def _e(text: object) -> str:
+def escape_html(text: object) -> str:
+    """``text`` as HTML-escaped text (quotes too), for element content and attribute values."""
     return html.escape(str(text), quote=True)
 
 
@@ -70,21 +71,25 @@ def columns_of(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def _is_num(value: object) -> bool:
+def is_number(value: object) -> bool:
+    """An int or float (not a bool): such table cells are right-aligned."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _table_html(rows: Sequence[Mapping[str, Any]]) -> str:
+def table_html(rows: Sequence[Mapping[str, Any]], *, numeric_text: bool = False) -> str:
+    """Rows as an HTML table (columns in first-seen order); number cells are right-aligned, and with
+    ``numeric_text`` so are text cells that start with a digit (pre-formatted values: ``0.91 [..]``)."""
     if not rows:
         return '<p class="note">No rows.</p>'
     cols = columns_of(rows)
-    head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+    head = "".join(f"<th>{escape_html(c)}</th>" for c in cols)
     body = []
     for row in rows:
         cells = "".join(
-            f'<td class="num">{_e(format_value(row.get(c)))}</td>'
-            if _is_num(row.get(c))
-            else f"<td>{_e(format_value(row.get(c)))}</td>"
+            f'<td class="num">{escape_html(format_value(row.get(c)))}</td>'
+            if is_number(row.get(c))
+            or (numeric_text and isinstance(row.get(c), str) and str(row.get(c))[:1].isdigit())
+            else f"<td>{escape_html(format_value(row.get(c)))}</td>"
             for c in cols
         )
         body.append(f"<tr>{cells}</tr>")
@@ -94,7 +99,10 @@ def _table_html(rows: Sequence[Mapping[str, Any]]) -> str:
 def _settings_html(settings: Mapping[str, Any]) -> str:
     if not settings:
         return ""
-    rows = "".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in settings.items())
+    rows = "".join(
+        f"<tr><th>{escape_html(k)}</th><td><code>{escape_html(v)}</code></td></tr>"
+        for k, v in settings.items()
+    )
     return f'<details class="settings"><summary>Settings</summary><table class="kv">{rows}</table></details>'
 
 
@@ -102,8 +110,8 @@ def _plot_html(path: Path) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     name = Path(path).stem
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(name)}">'
-        f"<figcaption>{_e(name)}</figcaption></figure>"
+        f'<figure><img src="data:image/png;base64,{data}" alt="{escape_html(name)}">'
+        f"<figcaption>{escape_html(name)}</figcaption></figure>"
     )
 
 
@@ -116,21 +124,21 @@ def render_bench_page(
 ) -> str:
     """The whole page as a string (plots read from disk and embedded)."""
     sections = "".join(
-        f"<section><h2>{_e(name)}</h2>{_table_html(rows)}</section>" for name, rows in tables.items()
+        f"<section><h2>{escape_html(name)}</h2>{table_html(rows)}</section>" for name, rows in tables.items()
     )
     figures = "".join(_plot_html(p) for p in plots)
     plot_section = f'<section><h2>Plots</h2><div class="plots">{figures}</div></section>' if figures else ""
-    note_html = f'<p class="note">{_e(note)}</p>' if note else ""
+    note_html = f'<p class="note">{escape_html(note)}</p>' if note else ""
     csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
-        f"<header><h1>{_e(title)}</h1>{note_html}{_settings_html(settings)}</header>"
+        f"<title>{escape_html(title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<header><h1>{escape_html(title)}</h1>{note_html}{_settings_html(settings)}</header>"
         f"{sections}{plot_section}"
-        f"<footer>srjudge {_e(__version__)} · static page, no network access needed</footer>"
+        f"<footer>srjudge {escape_html(__version__)} · static page, no network access needed</footer>"
         "</main></body></html>\n"
     )
 
@@ -161,7 +169,7 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None
     cols = list(columns) if columns is not None else columns_of(rows)
     if not cols:
         return ""
-    numeric = [any(_is_num(r.get(c)) for r in rows) for c in cols]
+    numeric = [any(is_number(r.get(c)) for r in rows) for c in cols]
     lines = [
         "| " + " | ".join(_md_cell(c) for c in cols) + " |",
         "| " + " | ".join("---:" if num else "---" for num in numeric) + " |",

@@ -24,44 +24,24 @@ testbed_app = typer.Typer(
 app.add_typer(testbed_app, name="testbed")
 
 
-def _load_config_yaml(path: Path) -> dict[str, Any]:
-    """The options of a YAML testbed config (a mapping), or a clear error naming the file."""
-    from srjudge.errors import SpecError
-
-    if not path.is_file():
-        raise SpecError(f"--config {path}: no such file. Give a YAML file of TestbedConfig fields.")
-    try:
-        import yaml  # type: ignore[import-untyped, unused-ignore]
-    except ImportError:
-        raise SpecError(f"--config {path}: reading YAML needs PyYAML (pip install pyyaml).") from None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"--config {path}: not valid YAML ({exc}).") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SpecError(
-            f"--config {path}: expected a mapping of TestbedConfig fields, got {type(data).__name__}."
-        )
-    return data
-
-
 def testbed_config(seed: int | None, config_file: Path | None) -> Any:
     """A TestbedConfig from the defaults, the YAML file, then --seed (unknown fields are an error)."""
+    import dataclasses
+
     from srjudge.errors import SpecError
     from srjudge.testbed.build import TestbedConfig
+    from srjudge.train.common import load_config_yaml
 
-    options = _load_config_yaml(config_file) if config_file is not None else {}
-    if seed is not None:
-        options["seed"] = seed
+    if config_file is not None and not config_file.is_file():
+        raise SpecError(f"--config {config_file}: no such file. Give a YAML file of TestbedConfig fields.")
     try:
-        return TestbedConfig.from_dict(options)
+        config = load_config_yaml(TestbedConfig, config_file) if config_file is not None else TestbedConfig()
+        return config if seed is None else dataclasses.replace(config, seed=seed)
     except SpecError as exc:
-        where = f"--config {config_file}: " if config_file is not None else ""
-        raise SpecError(f"{where}{exc}") from None
+        named = config_file is None or str(config_file) in str(exc)
+        raise SpecError(str(exc) if named else f"--config {config_file}: {exc}") from None
     except (TypeError, ValueError) as exc:
-        raise SpecError(f"testbed config {options}: {exc}") from None
+        raise SpecError(f"testbed config {config_file or 'defaults'} (--seed {seed}): {exc}") from None
 
 
 @testbed_app.command("build")

@@ -13,7 +13,8 @@ The diffusion-SR selection paper's read-out judge: a reader (``classifier``, ``o
 the same class, so a confident reading that agrees scores high and an unsure one scores low. The LR
 term carries the reader's confidence on the LR itself: an ambiguous LR (spread ``d_lr``) moves scores
 little, a clear one a lot. When the LR reads as nothing, its term is dropped (``w_lr`` -> 0) and the
-verdict says so; a candidate that reads as nothing abstains with the reader's reason.
+verdict says so; a candidate that reads as nothing (or reads a label with confidence 0, a
+reading without mass) abstains with the reader's reason.
 
 Defaults ``w_consensus=0.5, w_lr=0.5``; specs: ``readout:classifier``, ``readout:ocr``,
 ``readout:vlm,model=/models/qwen`` (``backend=hf`` by default, or ``backend=openai``),
@@ -168,6 +169,8 @@ class ReadoutJudge(CandidateSetJudge):
         lr_note = f"LR {_describe(lr_read)}"
         if lr_read.label is None:
             lr_note += f" ({lr_read.note or 'unreadable'}; LR term dropped)"
+        elif parts.agree_lr is None and self.w_lr > 0:
+            lr_note += " (no mass; LR term dropped)"
         provenance = self.provenance()
         verdicts = []
         for i, reading in enumerate(cand):
@@ -185,6 +188,22 @@ class ReadoutJudge(CandidateSetJudge):
                 )
                 continue
             value = float(parts.scores[i])
+            if not math.isfinite(value):  # a label read with confidence 0: its distribution has no mass
+                verdicts.append(
+                    Verdict(
+                        judge=self.spec,
+                        score=None,
+                        raw=None,
+                        provenance=provenance,
+                        abstain_reason=(
+                            f"the reader read '{reading.label}' with confidence "
+                            f"{float(reading.confidence):g}: no evidence to score"
+                        ),
+                        tags=("unreadable", f"reads:{reading.label}"),
+                        rationale=f"reads {_describe(reading)} with no weight; {consensus_note}; {lr_note}",
+                    )
+                )
+                continue
             tags = [f"reads:{reading.label}"]
             if consensus_label is not None and reading.label != consensus_label:
                 tags.append("consensus-outlier")

@@ -319,7 +319,7 @@ class TrustJudge(CandidateSetJudge):
             terms = self.terms(f)
             read = readouts[index] if readouts is not None else None
             read_veto = False
-            if read is not None and read.raw is not None:
+            if read is not None and read.raw is not None and math.isfinite(read.raw):
                 terms["readout"] = read.raw
                 read_veto = {"semantic-change", "consensus-outlier"} <= set(read.tags)
             used = {k: w for k, w in self.weights.items() if k in terms and w > 0}

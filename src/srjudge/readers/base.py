@@ -25,9 +25,8 @@ from srjudge.errors import ImageError
 from srjudge.provenance import Provenance
 from srjudge.registry import Registry
 from srjudge.spec import Spec, parse_spec
+from srjudge.testbed.glyphs import CLASSES as CLASSES  # the 36 classes, defined once (re-exported)
 
-#: The 36 classes of the glyph testbed (same string as ``srjudge.testbed.glyphs.CLASSES``).
-CLASSES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CLASS_INDEX = {c: i for i, c in enumerate(CLASSES)}
 
 #: Look-alikes of the classes that OCR engines and VLMs answer for single glyphs (after NFKC).

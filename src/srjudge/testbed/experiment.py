@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import json
 import math
 import re
@@ -42,6 +41,7 @@ import numpy as np
 from srjudge.bench.measures import Estimate, boot_indices, mean_estimate
 from srjudge.errors import MissingWeightsError, SpecError, SrjudgeError
 from srjudge.images.io import load_image, quantize_8bit, save_png
+from srjudge.jsonl import open_for_append, read_jsonl
 from srjudge.provenance import config_hash
 
 if TYPE_CHECKING:
@@ -603,22 +603,27 @@ def slug(text: str) -> str:
 
 
 class JsonlStore:
-    """Append-only JSONL keyed by ``key``; lines of another configuration (or cut short) are ignored."""
+    """Append-only JSONL keyed by ``key``; lines of another configuration are ignored.
+
+    Only an unterminated last line (a write cut by an interruption) is tolerated: it is dropped from
+    the file and its entry is computed again. Any other unreadable line raises :class:`SrjudgeError`.
+    """
 
     def __init__(self, path: Path, config_hash: str) -> None:
         self.path = path
         self.config_hash = config_hash
         self.rows: dict[str, dict[str, Any]] = {}
         if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by an interruption: that entry is computed again
-                if isinstance(row, dict) and row.get("config_hash") == config_hash and "key" in row:
+            for number, row in read_jsonl(path):
+                if not isinstance(row, dict) or "key" not in row:
+                    raise SrjudgeError(
+                        f"{path} line {number} is not a JSON object with a 'key': fix or delete that line "
+                        "(or delete the file to compute its entries again)."
+                    )
+                if row.get("config_hash") == config_hash:
                     self.rows[str(row["key"])] = row
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("a", encoding="utf-8")
+        self._handle = open_for_append(path)
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.rows.get(key)
@@ -786,11 +791,13 @@ def _make_backends(specs: Sequence[str]) -> list[SRBackend]:
 
 
 def _entries(
-    backends: Sequence[SRBackend], specs: Sequence[str], samples: int, first_seed: int
+    backends: Sequence[SRBackend], specs: Sequence[str], samples: int, first_seed: int, testbed: str
 ) -> list[_Entry]:
+    """The candidates wanted for one item; ``testbed`` (the testbed's data digest) goes into every key, so
+    that a ``--out`` folder reused with a rebuilt testbed never serves outputs made from other LR images."""
     out: list[_Entry] = []
     for backend, spec in zip(backends, specs, strict=True):
-        settings_hash = config_hash({"spec": spec, **backend.settings()})
+        settings_hash = config_hash({"spec": spec, "testbed": testbed, **backend.settings()})
         if backend.stochastic:
             out += [_Entry(spec, first_seed + i, settings_hash) for i in range(samples)]
         else:
@@ -835,25 +842,25 @@ def ensure_candidates(
     config: ExperimentConfig,
     *,
     scale: int,
+    testbed: str,
     progress: Progress | None = None,
 ) -> tuple[dict[str, list[tuple[_Entry, Path]]], int, int]:
-    """Every item's candidates, made where missing (in batches) and cached; returns (sets, made, reused)."""
+    """Every item's candidates, made where missing (in batches) and cached; returns (sets, made, reused).
+
+    ``testbed`` is the testbed's data digest: it is part of every cache key (see :func:`_entries`).
+    """
     backends: list[SRBackend] | None = None
     sets: dict[str, list[tuple[_Entry, Path]]] = {}
     missing: list[_Item] = []
     reused = 0
-    settings_hashes: dict[str, str] | None = None
     for item in items:
         index = cache.load_index(item.item_id)
         if not index:
             missing.append(item)
             continue
-        if settings_hashes is None:
+        if backends is None:
             backends = _make_backends(specs)
-            settings_hashes = {
-                s: config_hash({"spec": s, **b.settings()}) for b, s in zip(backends, specs, strict=True)
-            }
-        wanted = _entries(backends or [], specs, config.samples, item_seed(config.seed, item.item_id))
+        wanted = _entries(backends, specs, config.samples, item_seed(config.seed, item.item_id), testbed)
         if all(e.key() in index for e in wanted):
             sets[item.item_id] = [(e, cache.folder(item.item_id) / index[e.key()]) for e in wanted]
             reused += len(wanted)
@@ -873,7 +880,8 @@ def ensure_candidates(
                 todo: list[tuple[str, _Entry]] = []
                 for it in chunk:
                     index = cache.load_index(it.item_id)
-                    wanted = _entries([backend], [spec], config.samples, item_seed(config.seed, it.item_id))
+                    first = item_seed(config.seed, it.item_id)
+                    wanted = _entries([backend], [spec], config.samples, first, testbed)
                     todo += [(it.item_id, e) for e in wanted if e.key() not in index]
                 if not todo:
                     continue
@@ -891,7 +899,8 @@ def ensure_candidates(
             for it in chunk:
                 cache.store(it.item_id, new[it.item_id])
                 index = cache.load_index(it.item_id)
-                wanted = _entries(backends, specs, config.samples, item_seed(config.seed, it.item_id))
+                first = item_seed(config.seed, it.item_id)
+                wanted = _entries(backends, specs, config.samples, first, testbed)
                 sets[it.item_id] = [(e, cache.folder(it.item_id) / index[e.key()]) for e in wanted]
             done += len(chunk)
             if progress:
@@ -915,11 +924,8 @@ def _reader_info(reader: Any, spec: str) -> dict[str, Any]:
         info["config"] = {k: _jsonable(v) for k, v in cfg.items()}
     prov = getattr(reader, "provenance", None)
     if callable(prov):
-        try:
-            p = prov()
-            info["provenance"] = p.to_dict() if hasattr(p, "to_dict") else _jsonable(p)
-        except Exception:  # provenance is informative only
-            pass
+        p = prov()
+        info["provenance"] = p.to_dict() if hasattr(p, "to_dict") else _jsonable(p)
     info["hash"] = config_hash(info)
     return info
 
@@ -949,21 +955,10 @@ def _judge_needs_hr(judge: Judge) -> bool:
     return name in JUDGES and JUDGES.get(name).needs_hr
 
 
-def _load_optional_judges() -> None:
-    """Judge families written alongside the testbed register on import (the readout judges)."""
-    for module in ("srjudge.judges.readout",):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-
-
 def build_judges(config: ExperimentConfig) -> list[tuple[JudgeInfo, Judge | None]]:
     """The requested judges, then the metric baselines not already requested (LPIPS: 'needs weights')."""
     from srjudge.judges import create_judge
 
-    _load_optional_judges()
     out: list[tuple[JudgeInfo, Judge | None]] = []
     for spec in config.judges:
         judge = create_judge(spec)
@@ -1056,15 +1051,16 @@ def run_experiment(
 
     t0 = time.perf_counter()
     cache = CandidateCache(out / "candidates")
+    digest = str(tb_info.get("digest", ""))
     sets, made, reused = ensure_candidates(
-        items, cache, backend_specs(config), config, scale=scale, progress=progress
+        items, cache, backend_specs(config), config, scale=scale, testbed=digest, progress=progress
     )
     timings["candidates"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     reader = create_reader(config.referee)
     referee = _reader_info(reader, config.referee)
-    facts = _ensure_readings(items, sets, reader, referee, tws_judge, config, out, progress)
+    facts = _ensure_readings(items, sets, reader, referee, tws_judge, config, out, progress, testbed=digest)
     timings["readings"] = time.perf_counter() - t0
 
     picks: dict[str, dict[str, Pick]] = {}
@@ -1083,6 +1079,7 @@ def run_experiment(
                     "fusion": config.fusion,
                     "referee": referee["hash"],
                     "tws": config.tws,
+                    "testbed": digest,
                 }
             ),
         )
@@ -1214,11 +1211,15 @@ def _ensure_readings(
     config: ExperimentConfig,
     out: Path,
     progress: Progress | None,
+    *,
+    testbed: str,
 ) -> list[ItemFacts]:
     """The referee's reading and the TWS of every candidate, cached in ``readings.jsonl`` (batched)."""
     store = JsonlStore(
         out / "readings.jsonl",
-        config_hash({"referee": referee["hash"], "tws": tws_judge.provenance().config_hash}),
+        config_hash(
+            {"referee": referee["hash"], "tws": tws_judge.provenance().config_hash, "testbed": testbed}
+        ),
     )
     try:
         todo = [

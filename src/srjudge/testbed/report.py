@@ -8,11 +8,10 @@ network access, and every text HTML-escaped (judge specs and labels come from us
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from srjudge.bench.measures import Estimate
-from srjudge.bench.page import format_value, to_csv, to_markdown
+from srjudge.bench.page import escape_html as _e
+from srjudge.bench.page import table_html, to_csv, to_markdown
 from srjudge.images.io import load_image, to_uint8
 from srjudge.testbed.experiment import (
     SEVERITY_NAMES,
@@ -318,33 +318,6 @@ footer{color:var(--muted);font-size:12px;text-align:center}
 """
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _is_num(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _table_html(rows: Sequence[Mapping[str, Any]]) -> str:
-    if not rows:
-        return '<p class="note">No rows.</p>'
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    head = "".join(f"<th>{_e(c)}</th>" for c in cols)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{_e(format_value(r.get(c)))}</td>'
-            if _is_num(r.get(c)) or (isinstance(r.get(c), str) and str(r.get(c))[:1].isdigit())
-            else f"<td>{_e(format_value(r.get(c)))}</td>"
-            for c in cols
-        )
-        + "</tr>"
-        for r in rows
-    )
-    return f'<div class="scroll"><table class="data"><tr>{head}</tr>{body}</table></div>'
-
-
 def _png_uri(image: np.ndarray, size: int | None = None) -> str:
     """A PNG data URI, nearest-upscaled to ``size`` px when given; otherwise at its own resolution (the
     page shows it at 96 px with ``image-rendering: pixelated``, which keeps the page small)."""
@@ -472,15 +445,17 @@ def render_page(result: ExperimentResult, plots: Sequence[Path], examples: Seque
         '<p class="note">Diffusion samples and other backends upscale ambiguous LR glyphs; an independent '
         "referee reader says what each output shows; each judge picks one (and fuses its top-k).</p>"
         f'<table class="kv">{settings}</table></header>'
-        f"<section><h2>All severities</h2>{_table_html(summary_rows(result))}"
+        f"<section><h2>All severities</h2>{table_html(summary_rows(result), numeric_text=True)}"
         + (f'<ul class="note">{needs_html}</ul>' if needs_html else "")
         + "</section>"
-        f"<section><h2>Top-1 accuracy by severity</h2>{_table_html(severity_rows(result, 'top1_accuracy'))}"
+        "<section><h2>Top-1 accuracy by severity</h2>"
+        f"{table_html(severity_rows(result, 'top1_accuracy'), numeric_text=True)}"
         "</section>"
         "<section><h2>Hallucination rate by severity</h2>"
-        f"{_table_html(severity_rows(result, 'hallucination'))}"
+        f"{table_html(severity_rows(result, 'hallucination'), numeric_text=True)}"
         "</section>"
-        f"<section><h2>Candidates by backend</h2>{_table_html(candidate_rows(result))}</section>"
+        "<section><h2>Candidates by backend</h2>"
+        f"{table_html(candidate_rows(result), numeric_text=True)}</section>"
         + (f'<section><h2>Plots</h2><div class="plots">{figures}</div></section>' if figures else "")
         + f"<section><h2>Examples</h2>{legend}{items}</section>"
         f'<section><h2>Columns</h2><table class="kv">{definitions}</table></section>'

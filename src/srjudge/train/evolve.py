@@ -298,7 +298,7 @@ def read_log(out: Path) -> dict[int, dict[str, Any]]:
     An unterminated last line (cut by an interruption) is left out; any other bad line raises
     :class:`SrjudgeError` naming the file and line.
     """
-    from srjudge.train.common import read_jsonl
+    from srjudge.jsonl import read_jsonl
 
     path = out / LOG_NAME
     rows: dict[int, dict[str, Any]] = {}
@@ -315,7 +315,7 @@ def read_log(out: Path) -> dict[int, dict[str, Any]]:
 
 
 def _append_log(out: Path, row: Mapping[str, Any]) -> None:
-    from srjudge.train.common import open_for_append
+    from srjudge.jsonl import open_for_append
 
     out.mkdir(parents=True, exist_ok=True)
     with open_for_append(out / LOG_NAME) as handle:

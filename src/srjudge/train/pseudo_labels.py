@@ -359,7 +359,7 @@ def read_pseudo_labels(path: Path, fingerprint: str | None = None) -> list[Pseud
     interruption: that pair is judged again) is left out; any other bad line raises
     :class:`SrjudgeError` naming the file and line.
     """
-    from srjudge.train.common import read_jsonl
+    from srjudge.jsonl import read_jsonl
 
     if not path.is_file():
         raise SrjudgeError(f"{path}: no pseudo-label file. Run the labelling stage first (srjudge evolve).")
@@ -427,7 +427,7 @@ def label_pairs(
     not judged again. ``judge_spec`` (the spec as the user wrote it) is recorded in each row;
     by default the judge's own spec.
     """
-    from srjudge.train.common import open_for_append
+    from srjudge.jsonl import open_for_append
 
     check_min_share(min_share)
     fingerprint = judge_fingerprint(judge, min_share)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from srjudge.errors import SrjudgeError
-from srjudge.train.common import LoraSettings, open_for_append, read_jsonl
+from srjudge.jsonl import open_for_append, read_jsonl
+from srjudge.train.common import LoraSettings
 from srjudge.train.reward_pairs import PreferencePair, load_pairs, pairs_digest, split_by_lr
 
 TRAINABLE_FILE = "reward_trainable.safetensors"

@@ -42,6 +42,7 @@ import numpy as np
 
 from srjudge.degrade.record import DegradationRecord
 from srjudge.errors import SpecError, SrjudgeError
+from srjudge.jsonl import open_for_append, read_jsonl
 from srjudge.judges.vlm.judge import SEVERITY, infer_prompt_text, parse_perception
 from srjudge.judges.vlm.parsing import LEVELS, ParseError
 from srjudge.judges.vlm.prompts import PROMPTS, PromptTemplate
@@ -51,8 +52,6 @@ from srjudge.train.common import (
     apply_lora,
     config_to_dict,
     load_vlm_for_training,
-    open_for_append,
-    read_jsonl,
     save_config_yaml,
     save_trained_vlm,
     trainable_parameter_count,
