@@ -298,3 +298,25 @@ def test_missing_or_partial_model_folder_is_named(trained: Path, tmp_path: Path)
     shutil.copytree(trained, partial, ignore=shutil.ignore_patterns("checkpoints", HEAD_FILE))
     with pytest.raises(MissingWeightsError, match=f"{partial}.*missing {HEAD_FILE}"):
         create_judge(f"reward:{partial},device=cpu")
+
+
+def test_reward_judge_in_select_and_bench(trained: Path, synthetic: Path, tmp_path: Path) -> None:
+    """The trained folder works as a judge in selection (pick + fusion) and in `srjudge bench`."""
+    from srjudge.bench.datasets import load_dataset, make_synthetic
+    from srjudge.bench.evaluate import run_bench
+    from srjudge.select.selection import select_best
+
+    judge = create_judge(f"reward:{trained},device=cpu")
+    root = synthetic.parent
+    names = ["hr", "blur-strong", "patch-swap"]
+    images = [load_image(root / f"candidates/astronaut/{n}.png") for n in names]
+    lr = load_image(root / "lr/astronaut.png")
+    rewards = [v.raw for v in judge.score_many(images, lr=lr)]
+    chosen = select_best(images, names, judge, lr=lr, top_k=2)
+    assert chosen.chosen == int(np.argmax(rewards))  # type: ignore[arg-type]
+    assert len(chosen.top_k) == 2 and chosen.fused.shape == images[0].shape
+
+    csv = make_synthetic(tmp_path / "bon", "best-of-n", n_photos=2, levels=3)
+    rows = run_bench(load_dataset(csv), [judge], tmp_path / "bench", n_boot=50, plots=False)
+    assert rows[0]["judge"] == judge.spec and rows[0]["groups"] == 2
+    assert rows[0]["top1_agreement"] not in (None, "n/a")
