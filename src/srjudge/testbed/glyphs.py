@@ -26,9 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from srjudge.errors import MissingDependencyError, SpecError
-
-CLASSES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-"""The 36 symbol classes: digits then capital letters."""
+from srjudge.readers.base import CLASSES as CLASSES  # the 36 classes (digits, capitals), defined once
 
 SUPERSAMPLE = 4
 """Glyphs are drawn at this multiple of the output size, then box-averaged down."""
