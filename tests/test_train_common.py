@@ -12,11 +12,11 @@ import torch
 
 from srjudge.errors import MissingWeightsError, SpecError
 from srjudge.judges import create_judge
+from srjudge.provenance import file_sha256
 from srjudge.train.common import (
     RECORD_NAME,
     LoraSettings,
     apply_lora,
-    digest_file,
     load_config_yaml,
     load_vlm_for_training,
     save_config_yaml,
@@ -137,7 +137,7 @@ def test_training_record_and_digest(tmp_path: Path) -> None:
     """The record holds the config, digest, metrics and library versions; the digest is sha256."""
     data = tmp_path / "d.jsonl"
     data.write_bytes(b"abc")
-    digest = digest_file(data)
+    digest = file_sha256(data)
     assert digest == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     path = write_training_record(
         tmp_path / "out",

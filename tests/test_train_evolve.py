@@ -31,7 +31,7 @@ from srjudge.images.io import save_png
 from srjudge.jsonl import open_for_append
 from srjudge.judges import create_judge
 from srjudge.judges.vlm import VLMJudge
-from srjudge.train.common import digest_file
+from srjudge.provenance import file_sha256
 from srjudge.train.evolve import EvolveConfig, read_log
 from srjudge.train.grpo import (
     GRPOSettings,
@@ -394,7 +394,7 @@ def test_evolve_two_rounds_via_cli_and_resume(opinionated_vlm: Path, tmp_path: P
         assert (rdir / "model" / "config.json").is_file() and (rdir / "model" / "adapter").is_dir()
         assert (rdir / "evolve.yaml").is_file() and (rdir / "pseudo_labels.jsonl").is_file()
         record = json.loads((rdir / "srjudge_training.json").read_text())
-        assert record["dataset_digest"] == digest_file(rdir / "pseudo_labels.jsonl")
+        assert record["dataset_digest"] == file_sha256(rdir / "pseudo_labels.jsonl")
         assert record["kind"] == "evolve-grpo" and len(record["metrics"]["rewards"]) == 1
     record2 = json.loads((out / "round-2" / "srjudge_training.json").read_text())
     assert record2["base_model"] == str(out / "round-1" / "model")
@@ -430,7 +430,7 @@ def test_evolve_two_rounds_via_cli_and_resume(opinionated_vlm: Path, tmp_path: P
     )
     assert vote.exit_code == 0, vote.output
     labels = staged / "round-1" / "pseudo_labels.jsonl"
-    assert digest_file(labels) == digest_file(out / "round-1" / "pseudo_labels.jsonl")
+    assert file_sha256(labels) == file_sha256(out / "round-1" / "pseudo_labels.jsonl")
     train = runner.invoke(app, ["evolve", "train", "--config", str(staged_cfg), "--labels", str(labels)])
     assert train.exit_code == 0, train.output
     revote = runner.invoke(

@@ -20,6 +20,7 @@ from srjudge.degrade.core import check_scale, check_seed, degrade
 from srjudge.degrade.pipelines import PIPELINES
 from srjudge.degrade.record import DegradationRecord
 from srjudge.errors import ImageError, SpecError
+from srjudge.provenance import file_sha256
 
 CSV_NAME = "degradations.csv"
 """The run table written in the output folder."""
@@ -96,15 +97,6 @@ def derive_seed(base_seed: int, name: str) -> int:
     """A stable per-image seed from the base seed and the image's relative name (POSIX form)."""
     digest = hashlib.sha256(f"srjudge.degrade:{int(base_seed)}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def csv_columns(pipeline: str) -> list[str]:

@@ -47,6 +47,7 @@ import numpy as np
 from srjudge.errors import ImageError, MissingWeightsError, SpecError
 from srjudge.images.io import quantize_8bit
 from srjudge.images.resize import imresize
+from srjudge.provenance import file_sha256
 from srjudge.spec import Spec, coerce_options
 from srjudge.sr.base import SR_BACKENDS, Candidate, SRBackend
 
@@ -375,18 +376,10 @@ def clear_model_cache() -> None:
         _CACHE.clear()
 
 
-def _weights_digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    with (folder / UNET_DIR / UNET_FILES[1]).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_model(folder: Path, device: str = "cpu") -> tuple[Any, dict[str, Any], Any]:
     """(unet in eval mode on ``device``, scheduler config, torch device); cached per folder and digest."""
     check_folder(folder)
-    digest = _weights_digest(folder)
+    digest = file_sha256(folder / UNET_DIR / UNET_FILES[1])
     key = (str(folder.resolve()), digest, device)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
@@ -553,7 +546,7 @@ class ConditionalDiffusionSR(SRBackend):
     def weights_digest(self) -> str:
         """sha256 of the UNet weights file (computed once per backend)."""
         if self._digest is None:
-            self._digest = _weights_digest(self.folder)
+            self._digest = file_sha256(self.folder / UNET_DIR / UNET_FILES[1])
         return self._digest
 
     def settings(self) -> dict[str, Any]:

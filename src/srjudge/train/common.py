@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import json
 import os
 import platform
@@ -31,7 +30,6 @@ __all__ = [
     "apply_lora",
     "command_name",
     "config_to_dict",
-    "digest_file",
     "load_config_yaml",
     "load_vlm_for_training",
     "resolve_train_device",
@@ -493,15 +491,6 @@ def load_config_yaml(cls: type[T], path: Path) -> T:
 # ----------------------------------------------------------------------------------------------------------
 # Records
 # ----------------------------------------------------------------------------------------------------------
-
-
-def digest_file(path: Path) -> str:
-    """The sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _version(dist: str) -> str | None:

@@ -541,7 +541,8 @@ def _train_and_record(
 
     Returns None on the other processes of a multi-process run.
     """
-    from srjudge.train.common import digest_file, write_training_record
+    from srjudge.provenance import file_sha256
+    from srjudge.train.common import write_training_record
     from srjudge.train.grpo import train_grpo
     from srjudge.train.pseudo_labels import agreement
 
@@ -599,7 +600,7 @@ def _train_and_record(
         kind=RECORD_KIND,
         config=config,
         base_model=str(model),
-        dataset_digest=digest_file(labels_path),
+        dataset_digest=file_sha256(labels_path),
         metrics=metrics,
     )
     return result
@@ -644,7 +645,8 @@ def train_stage(
     dataset; only process 0 (:func:`srjudge.train.grpo.is_writer`) logs and writes; the others
     return None. A round whose record exists is not redone (when made from the same labels).
     """
-    from srjudge.train.common import digest_file, save_config_yaml
+    from srjudge.provenance import file_sha256
+    from srjudge.train.common import save_config_yaml
     from srjudge.train.pseudo_labels import read_pseudo_labels
     from srjudge.vlm.backends.hf_backend import resolve_model_path
 
@@ -664,7 +666,7 @@ def train_stage(
     if record_path.is_file():
         _check_same_settings(config, rdir)
         record = json.loads(record_path.read_text())
-        if record.get("dataset_digest") != digest_file(labels_path):
+        if record.get("dataset_digest") != file_sha256(labels_path):
             raise SrjudgeError(
                 f"{record_path} records a round trained on other pseudo-labels than {labels_path}; "
                 "use a new --out folder (or delete that one) to train on these."

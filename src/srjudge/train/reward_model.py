@@ -367,10 +367,10 @@ def model_digest(folder: Path) -> str:
     """A 16-hex digest of a saved reward model: backbone weights (sampled), head and record (full)."""
     import hashlib
 
-    from srjudge.train.common import digest_file
+    from srjudge.provenance import file_sha256
     from srjudge.vlm.backends.hf_backend import weights_revision
 
     h = hashlib.sha256(weights_revision(folder).encode())
     for name in (HEAD_FILE, META_FILE):
-        h.update(digest_file(folder / name).encode())
+        h.update(file_sha256(folder / name).encode())
     return h.hexdigest()[:16]

@@ -23,7 +23,6 @@ across grades, the better grade preferred. Pure functions (:func:`graded_candida
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from srjudge.errors import SrjudgeError
+from srjudge.provenance import file_sha256
 
 PAIRS_SCHEMA = "srjudge.reward-pairs/1"
 PAIRS_FORMAT = "reward-pairs"
@@ -139,14 +139,6 @@ def _image_size(path: Path) -> tuple[int, int] | str:
         return f"{path}: not a readable image ({type(exc).__name__})"
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_row(
     raw: Any,
     row: int,
@@ -204,7 +196,7 @@ def _check_row(
         else:
             for p in (a, b):
                 if p not in digests:
-                    digests[p] = _file_digest(p)
+                    digests[p] = file_sha256(p)
             if digests[a] == digests[b]:
                 bad(f'"preferred" {a.name} and "rejected" {b.name} are byte-identical: nothing to prefer')
         sa, sb = sizes[a], sizes[b]
@@ -300,7 +292,7 @@ def load_pairs(path: str | os.PathLike[str]) -> PairsDataset:
 
 def pairs_digest(path: str | os.PathLike[str]) -> str:
     """sha256 of the JSONL's bytes (the dataset digest recorded with a trained model)."""
-    return _file_digest(Path(path))
+    return file_sha256(Path(path))
 
 
 def write_pairs(
