@@ -17,7 +17,7 @@ from typing import Any
 
 from srjudge import __version__
 
-_CSS = """
+PAGE_CSS = """
 :root{--fg:#1d2330;--muted:#5b6475;--line:#dde2ea;--bg:#f5f7fa;--card:#fff;color-scheme:light}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
@@ -135,7 +135,7 @@ def render_bench_page(
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape_html(title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<title>{escape_html(title)}</title><style>{PAGE_CSS}</style></head><body><main>"
         f"<header><h1>{escape_html(title)}</h1>{note_html}{_settings_html(settings)}</header>"
         f"{sections}{plot_section}"
         f"<footer>srjudge {escape_html(__version__)} · static page, no network access needed</footer>"

@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from srjudge.bench.measures import Estimate
+from srjudge.bench.page import PAGE_CSS, table_html, to_csv, to_markdown
 from srjudge.bench.page import escape_html as _e
-from srjudge.bench.page import table_html, to_csv, to_markdown
 from srjudge.images.io import load_image, to_uint8
 from srjudge.testbed.experiment import (
     SEVERITY_NAMES,
@@ -278,27 +278,11 @@ def plot_vs_severity(result: ExperimentResult, measure: str, ylabel: str, path: 
 # The page
 
 
-_CSS = """
-:root{--fg:#1d2330;--muted:#5b6475;--line:#dde2ea;--bg:#f5f7fa;--card:#fff;--ok:#1e7d3a;--bad:#b3261e;
---unc:#8a6d00;color-scheme:light}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
-color:var(--fg);background:var(--bg)}
-main{max-width:1280px;margin:0 auto;padding:20px 20px 48px}
-h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:0 0 8px}h3{font-size:15px;margin:0 0 6px}
-.note{color:var(--muted);margin:0 0 12px}
-section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px;margin:16px 0}
-table.data{border-collapse:collapse;width:100%;font-size:13px}
-table.data th,table.data td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);
-vertical-align:top;overflow-wrap:anywhere}
-table.data th{background:#f0f3f8;font-weight:600;white-space:nowrap}
-.num{text-align:right!important;font-variant-numeric:tabular-nums;white-space:nowrap}
-.scroll{overflow-x:auto}
-table.kv{border-collapse:collapse;font-size:13px}
-table.kv th{text-align:left;padding:2px 12px 2px 0;color:var(--muted);font-weight:500;vertical-align:top}
-table.kv td{overflow-wrap:anywhere}
-.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:12px}
-.plots figure{margin:0}.plots img{display:block;max-width:100%;height:auto;border:1px solid var(--line)}
+_CSS = PAGE_CSS + """
+:root{--ok:#1e7d3a;--bad:#b3261e;--unc:#8a6d00}
+main{max-width:1280px}
+h3{font-size:15px;margin:0 0 6px}
+.plots{grid-template-columns:repeat(auto-fill,minmax(520px,1fr))}
 figcaption{color:var(--muted);font-size:12.5px;overflow-wrap:anywhere}
 .item{border-top:1px solid var(--line);padding:12px 0}
 .item:first-of-type{border-top:0}
@@ -313,8 +297,6 @@ margin:2px 2px 0 0;font-size:11px;overflow-wrap:anywhere}
 .muted{color:var(--muted)}
 pre.msg{white-space:pre-wrap;font-size:12px;margin:4px 0;overflow-wrap:anywhere}
 .legend span{margin-right:14px}
-@media (max-width:600px){main{padding:10px}section{padding:10px}.plots{grid-template-columns:1fr}}
-footer{color:var(--muted);font-size:12px;text-align:center}
 """
 
 
