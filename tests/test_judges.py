@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -13,8 +14,8 @@ from conftest import q8
 from srjudge.errors import SizeMismatchError, SpecError, SrjudgeError, UnknownNameError
 from srjudge.images.resize import imresize
 from srjudge.judges import Verdict, create_judge, list_judges
-from srjudge.judges.base import make_ranking
-from srjudge.judges.trust import block_steps, consensus_vetoes
+from srjudge.judges.base import decisive_terms, explain_pick, make_ranking
+from srjudge.judges.trust import block_steps, consensus_vetoes, detail_and_grid
 from srjudge.provenance import Provenance
 from srjudge.sr import classical
 
@@ -37,7 +38,9 @@ def test_create_judge_registry() -> None:
     with pytest.raises(SpecError, match="Unknown option"):
         create_judge("trust:w_detial=1")
     with pytest.raises(SpecError, match="non-negative"):
-        create_judge("trust:w_detail=-1")
+        create_judge("trust:w_grid=-1")
+    with pytest.raises(SpecError, match="no longer takes w_naturalness.*migration"):
+        create_judge("trust:w_naturalness=0.2")
 
 
 def test_metric_judge_verdict(astronaut: np.ndarray) -> None:
@@ -83,18 +86,46 @@ def test_trust_orders_different_models_as_people_would(photo: str) -> None:
     ranking = create_judge("trust").rank(list(outputs.values()), lr=lr)
     order = [list(outputs)[i] for i in ranking.order()]
     scores = {list(outputs)[item.index]: item.verdict.score for item in ranking.items}
-    # Real detail wins; blur, blockiness, halos and noise lose to plain interpolation.
+    # Real detail wins; blur, grid steps and noise lose; nearest-neighbour steps are not detail.
     assert order[:2] == ["truth", "good"], order
-    assert scores["lanczos"] > max(scores["blurred"], scores["nearest"], scores["oversharpened"])
-    assert scores["bicubic"] > max(scores["blurred"], scores["nearest"])
-    # The most detailed output differs most from the others but is not vetoed as an outlier.
+    assert order[-1] == "nearest", order
+    assert scores["bicubic"] > scores["blurred"]
+    assert scores["good"] > max(scores["noisy"], scores["oversharpened"], scores["lanczos"])
     tags = {list(outputs)[item.index]: item.verdict.tags for item in ranking.items}
+    # The most detailed output differs most from the others but is not vetoed as an outlier.
     assert "semantic-outlier" not in tags["truth"]
-    assert "blockiness" in tags["nearest"]
-    assert "ringing" in tags["oversharpened"]
-    # Blockiness and halos are not mistaken for detail: detail is discounted by artifacts.
+    assert "blockiness" in tags["nearest"] and "noise" in tags["noisy"]
+    assert "ringing" in tags["oversharpened"] and "ringing" not in tags["truth"]
     comps = {list(outputs)[item.index]: item.verdict.components for item in ranking.items}
-    assert comps["nearest"]["detail"] < comps["lanczos"]["detail"] + 0.1
+    assert comps["nearest"]["detail"] < comps["bicubic"]["detail"] < comps["truth"]["detail"]
+    # Each verdict says why: the pick beats the runner-up on detail.
+    first, second = ranking.items[0].verdict, ranking.items[1].verdict
+    assert decisive_terms(first, second)[0][0] == "detail"
+    assert explain_pick(first, second).startswith("detail +")
+
+
+def test_detail_ignores_grid_steps_and_counts_octaves(astronaut: np.ndarray) -> None:
+    """detail is log2 of fine-scale energy over bicubic's; pixel replication is grid, not detail."""
+    from srjudge.images.color import rgb_to_gray
+
+    lr = q8(imresize(astronaut, 0.25))
+    bicubic = rgb_to_gray(classical.bicubic(lr, 4))
+    energy, grid = detail_and_grid(bicubic, 4)
+    doubled, grid2 = detail_and_grid(bicubic * math.sqrt(2.0), 4)
+    assert math.log2(doubled / energy) == pytest.approx(1.0, abs=1e-6) and grid2 == pytest.approx(grid)
+    nn_energy, nn_grid = detail_and_grid(rgb_to_gray(classical.nearest(lr, 4)), 4)
+    assert nn_energy < 1e-9 and nn_grid > 10 and abs(grid) < 1.5
+
+
+def test_trust_vetoes_a_contradiction_of_the_lr(astronaut: np.ndarray) -> None:
+    lr = q8(imresize(astronaut, 0.25))
+    good = classical.lanczos(lr, 4)
+    inverted = q8(1.0 - good)  # sharp, but says the opposite of its input
+    verdicts = create_judge("trust").score_many([good, inverted], lr=lr)
+    assert "lr-contradiction" in verdicts[1].tags and verdicts[1].score < verdicts[0].score
+    assert "halved" in verdicts[1].rationale
+    lenient = create_judge("trust:lr_floor=-100").score_many([good, inverted], lr=lr)
+    assert "lr-contradiction" not in lenient[1].tags
 
 
 def test_trust_vetoes_the_hallucinated_sample(astronaut: np.ndarray) -> None:
@@ -120,6 +151,7 @@ def test_trust_vetoes_the_hallucinated_sample(astronaut: np.ndarray) -> None:
 
 def test_consensus_vetoes_need_a_clear_outlier() -> None:
     assert consensus_vetoes([0.10, 0.11, 0.12, 0.10, 0.80]) == [False, False, False, False, True]
+    assert consensus_vetoes([0.10, 0.11, 0.12, 0.10, 0.45]) == [False] * 5  # below the floor
     assert consensus_vetoes([0.10, 0.50, 0.12, 0.45, 0.30]) == [False] * 5  # spread, no outlier
     assert consensus_vetoes([0.1, 0.9]) == [False, False]  # too few to call a consensus
 

@@ -34,6 +34,8 @@ class Verdict:
     abstain_reason: str | None = None
     raw_higher_is_better: bool = True
     accounting: Mapping[str, float | None] = field(default_factory=dict)
+    contributions: Mapping[str, float] = field(default_factory=dict)
+    """Signed additive terms behind the score (judges that have them: trust, fitted), for explanations."""
 
     @property
     def abstained(self) -> bool:
@@ -52,6 +54,7 @@ class Verdict:
             "abstain_reason": self.abstain_reason,
             "raw_higher_is_better": self.raw_higher_is_better,
             "accounting": dict(self.accounting),
+            "contributions": {k: _json_number(v) for k, v in self.contributions.items()},
             "provenance": self.provenance.to_dict(),
         }
 
@@ -63,6 +66,31 @@ def _json_number(value: float | None) -> float | str | None:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return round(float(value), 6)
+
+
+def decisive_terms(first: Verdict, second: Verdict, *, top: int = 3) -> list[tuple[str, float]]:
+    """Which additive terms put ``first`` ahead of ``second``: (term, difference), largest first.
+
+    Empty when either verdict has no ``contributions`` (a judge without additive terms).
+    """
+    if not first.contributions or not second.contributions:
+        return []
+    terms = set(first.contributions) | set(second.contributions)
+    deltas = [(t, first.contributions.get(t, 0.0) - second.contributions.get(t, 0.0)) for t in terms]
+    deltas = [(t, d) for t, d in deltas if abs(d) >= 0.005]
+    return sorted(deltas, key=lambda td: (-abs(td[1]), td[0]))[:top]
+
+
+def explain_pick(first: Verdict, second: Verdict) -> str:
+    """One line on why ``first`` ranks above ``second`` (the terms that decided, or the vetoes)."""
+    why = [f"{term} {delta:+.2f}" for term, delta in decisive_terms(first, second)]
+    vetoed = [t for t in second.tags if t in VETO_TAGS and t not in first.tags]
+    if vetoed:
+        why.insert(0, "runner-up vetoed (" + ", ".join(vetoed) + ")")
+    return "; ".join(why)
+
+
+VETO_TAGS = ("semantic-outlier", "semantic-change", "lr-contradiction")
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,50 @@
 """``trust``: the offline default judge for ranking N candidates of one LR input (no HR, no internet).
 
-Score = 100 * veto * (w_c*C + w_n*N + w_d*D + w_a*A) / (w_c + w_n + w_d + w_a), each term in [0, 1]:
+Designed from what people reward on modern SR (SRIQA-Bench, DISRQAD; see the README's "Agreement with
+people"): convincing natural detail carries the ranking; detail that is really an artifact (grid steps,
+amplified JPEG blocks, noise) is punished; closeness to the blurry upsampled input is *not* a reward,
+only a gate against contradiction and a tie-breaker; a semantic change vetoes.
 
-- C, LR consistency: the candidate downsampled to LR size should give back the LR input
-  (PSNR at LR scale; 24 dB -> 0, 38 dB -> 1). A faithful SR output never contradicts its input.
-- N, naturalness: NIQE (lower is better; 3 -> 1, 12 -> 0), so that smooth or noisy outputs that
-  have lost natural-image statistics rank lower.
-- D, real detail: energy that the LR cannot explain (the candidate minus its own down-up-sampled
-  version) relative to the energy a natural image would carry there, extrapolated from the LR's
-  own finest octave. Saturates at 1, so inventing more detail than plausible earns nothing.
-- A, artifact suppression: penalises what looks sharp but is not detail: steps on the upscaling
-  grid beyond plain interpolation's (nearest-neighbour upscales), block edges on the LR's 8-pixel
-  JPEG grid beyond the upsampled input's (compression blocks amplified), overshoot beyond the
-  local range of the input along strong edges (halos and ringing from over-sharpening) and noise
-  above what the input carries. D is multiplied by A: high frequencies that are artifacts are
-  not detail, so blockiness or ringing can never be mistaken for it.
-- veto, consensus: among the candidates, one whose mid-scale *structure* (the correlation term of
-  SSIM, contrast-invariant, at twice the LR resolution) disagrees with the candidates' median much
-  more than the others do is a likely semantic hallucination (a 3 that became an 8). Consensus
-  vetoes outliers (score x 0.5, tag ``semantic-outlier``); it never rewards being average, so the
-  most detailed output of a set of different models is not punished for differing in texture.
+quality Q (in octaves of detail energy)::
 
-Weights default to 0.30 / 0.20 / 0.25 / 0.25 and can be set in the spec (``trust:w_detail=0.4``).
+    Q = detail - w_grid * grid - w_blocks * max(0, jpeg_blocks - 0.2)
+        - w_noise * max(0, noise_excess - 1.5) + w_consistency * clip((lr_consistency - 30) / 10, -1, 1)
 
-Optional read-out (``trust:readout=classifier``, off by default): for symbols and text, a reader
-(:mod:`srjudge.readers`) scores each candidate with the ``readout`` judge (agreement of its reading
-with the candidates' consensus and with the LR input's reading, in [0, 1]); that score is one more
-weighted term R (``w_readout``, default 0.25), and a candidate whose reading disagrees with both the
-consensus and the LR reading is vetoed like a structural outlier (tag ``semantic-change``). A candidate
-the reader cannot read keeps the other terms and says so.
+    score = 100 * sigmoid(Q) * (0.5 if vetoed)
+
+- detail: log2 of the candidate's fine-scale energy (mean squared one-pixel differences, the
+  dominant phase of the upscaling grid left out) over plain bicubic upscaling's. 0 for bicubic,
+  negative for blur, about +1 per doubling of the energy; clipped to [-6, 6], never saturating at
+  a "plausible" level, so it tells a GAN from a diffusion output. Grid steps do not count: a
+  nearest-neighbour upscale has all its energy on the grid and none off it.
+- grid: log2 of how much the strongest phase of the scale-periodic grid exceeds the others, beyond
+  bicubic's own (nearest-neighbour steps, pixel-replication).
+- jpeg_blocks: steps on the LR's 8-pixel JPEG grid beyond the upsampled input's (gray levels).
+- noise_excess: estimated noise sigma beyond the input's (gray levels); 1.5 levels are free, since
+  the estimator reads GAN texture as about 1 level of noise.
+- lr_consistency: PSNR (dB) at LR scale after a Gaussian low-pass (sigma 1 LR pixel) of the
+  candidate downsampled and of the LR: it ignores the noise and JPEG blocks a restoration model
+  rightly removes and keeps what the LR says about content. Below ``lr_floor`` (20 dB) the
+  candidate contradicts its input and is vetoed (``lr-contradiction``).
+- veto, consensus: among >= 3 candidates, one whose structure (SSIM's correlation term at twice the
+  LR resolution, only where the candidates' median shows structure) departs from the median far
+  more than the others' is a likely semantic hallucination (a 3 that became an 8): score halved,
+  tag ``semantic-outlier``.
+
+Weights default to w_grid 0.5, w_blocks 1, w_noise 1.5, w_consistency 0.5 (``trust:w_grid=1``).
+Each verdict carries ``contributions`` (the signed terms of Q), so a ranking can say which terms
+decided between the pick and the runner-up.
+
+Migration from trust 1 (srjudge <= 0.1.0): the linear LR-consistency reward (which made the blurriest
+output win), NIQE naturalness and the saturating detail x artifact product are gone; ``w_naturalness``,
+``w_detail`` and ``w_artifact`` are refused with a pointer to the new options. Halos are reported
+(tag ``ringing`` when overshoot at strong edges comes without new detail) but not scored: on GAN and
+diffusion outputs the overshoot measure reads crisp restored edges as ringing.
+
+Optional read-out (``trust:readout=classifier``): a reader (:mod:`srjudge.readers`) scores each
+candidate with the ``readout`` judge (agreement of its reading with the candidates' consensus and with
+the LR's reading, in [0, 1]); it adds ``w_readout * (R - 0.5) * 4`` to Q, and a candidate whose
+reading disagrees with both is vetoed (tag ``semantic-change``).
 """
 
 from __future__ import annotations
@@ -39,7 +55,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import correlate1d, maximum_filter, minimum_filter
+from scipy.ndimage import correlate1d, gaussian_filter, maximum_filter, minimum_filter
 
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.images.checks import check_lr_scale
@@ -49,62 +65,76 @@ from srjudge.judges.base import CandidateSetJudge, Judge, Verdict
 from srjudge.judges.registry import register_judge
 from srjudge.metrics.fullref import psnr_value
 from srjudge.metrics.lrref import downsample_to_lr
-from srjudge.metrics.niqe import niqe as niqe_value
 from srjudge.metrics.noref import noise_sigma_value
 from srjudge.spec import Spec, coerce_options
 
-DEFAULT_WEIGHTS = {"consistency": 0.30, "naturalness": 0.20, "detail": 0.25, "artifact": 0.25}
+DEFAULT_WEIGHTS = {"grid": 0.5, "blocks": 1.0, "noise": 1.5, "consistency": 0.5}
+NOISE_FREE = 1.5
+"""Gray levels of estimated noise beyond the input's that cost nothing (generated texture reads as ~1)."""
 DEFAULT_W_READOUT = 0.25
+DEFAULT_LR_FLOOR = 20.0
 VETO_FACTOR = 0.5
+DETAIL_CLIP = 6.0
+GRID_CLIP = 10.0
+JPEG_BLOCK = 8
+RETIRED_OPTIONS = {
+    "w_naturalness": "NIQE naturalness is no longer a trust term (use the niqe judge, or `srjudge fit`)",
+    "w_detail": "detail carries the ranking at unit weight; weigh the artifacts (w_grid, w_blocks, w_noise)",
+    "w_artifact": "the artifact term is split into w_grid, w_blocks and w_noise",
+}
 
 
 @dataclass(frozen=True)
 class TrustFeatures:
     """Raw measurements behind the trust terms of one candidate."""
 
-    lr_psnr: float
-    niqe: float | None
-    detail_ratio: float
-    grid_steps: float
+    detail: float
+    grid: float
     jpeg_blocks: float
-    overshoot: float
     noise_excess: float
+    lr_consistency: float
+    overshoot: float
 
 
-def _linear(value: float, lo: float, hi: float) -> float:
-    return float(min(1.0, max(0.0, (value - lo) / (hi - lo))))
+def _excess(value: float, baseline: float) -> float:
+    return max(0.0, value - baseline)
 
 
-def _down_up(gray: np.ndarray, scale: int) -> np.ndarray:
-    """What a gray image keeps after a round trip through the LR grid."""
-    h, w = gray.shape
-    small = imresize(gray, output_shape=(h // scale, w // scale))
-    return imresize(small, output_shape=(h, w))
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
 
 
-def expected_detail_energy(lr_gray: np.ndarray, scale: int) -> float:
-    """Energy a natural image should carry in the log2(scale) octaves above LR Nyquist.
+def phase_energies(gray: np.ndarray, period: int) -> np.ndarray:
+    """Mean squared one-pixel difference at each phase of a grid of the given period (both axes)."""
+    out = np.zeros(max(period, 1))
+    for axis in (0, 1):
+        diff = np.diff(gray, axis=axis) ** 2
+        phase = np.arange(diff.shape[axis]) % max(period, 1)
+        for k in range(out.size):
+            out[k] += float(np.take(diff, np.flatnonzero(phase == k), axis=axis).mean())
+    return out / 2.0
 
-    For natural images the band energy per octave is roughly constant (a 1/f^2 spectrum), so those
-    octaves should carry about log2(scale) times the LR's own finest octave.
+
+def detail_and_grid(gray: np.ndarray, scale: int) -> tuple[float, float]:
+    """(fine-scale energy off the grid's dominant phase, log2 dominance of that phase).
+
+    An upscale by ``scale`` that replicates pixels puts every step on one phase of a ``scale``-periodic
+    grid; natural detail spreads over all phases. Leaving the dominant phase out makes the energy
+    blind to grid steps, and the dominance measures them.
     """
-    lh, lw = lr_gray.shape
-    if min(lh, lw) < 8 or scale < 2:
-        return 0.0
-    lr_band = lr_gray - imresize(imresize(lr_gray, output_shape=(lh // 2, lw // 2)), output_shape=(lh, lw))
-    return math.log2(scale) * float(np.mean(lr_band**2)) * DETAIL_GAIN
+    energies = phase_energies(gray, scale) + 1e-12
+    if scale < 2:
+        return float(energies.mean()), 0.0
+    strongest = int(np.argmax(energies))
+    others = np.delete(energies, strongest)
+    return float(others.mean()), float(np.log2(energies[strongest] / np.median(others)))
 
 
-def detail_ratio(gray: np.ndarray, scale: int, expected: float) -> float:
-    """Energy of the candidate that the LR grid cannot explain, over the expected energy."""
-    if scale < 2 or expected <= 0.0:
-        return 0.0
-    new_energy = float(np.mean((gray - _down_up(gray, scale)) ** 2))
-    return new_energy / max(expected, 1e-8)
-
-
-DETAIL_GAIN = 1.0
-"""Calibration of the expected-detail extrapolation (set from scikit-image photos, see tests)."""
+def lowpass_lr_psnr(image: np.ndarray, lr: np.ndarray, sigma: float = 1.0) -> float:
+    """PSNR at LR scale between low-passed versions of the downsampled candidate and the LR input."""
+    down = np.clip(downsample_to_lr(image, lr), 0.0, 1.0)
+    blur = (sigma, sigma, 0) if lr.ndim == 3 else sigma
+    return psnr_value(gaussian_filter(down, blur), gaussian_filter(lr.astype(np.float64), blur))
 
 
 def block_steps(gray: np.ndarray, period: int) -> float:
@@ -183,19 +213,25 @@ def _structure_map(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> np.ndarr
 
 
 def consensus_distances(grays: Sequence[np.ndarray], lr_shape: tuple[int, int]) -> list[float]:
-    """Per candidate: 1 - mean of the worst 5 % of its structural agreement with the median candidate."""
+    """Per candidate: how much worse its worst region agrees with the median candidate than it does overall.
+
+    Structural agreement (SSIM's correlation term) with the median, at twice the LR resolution,
+    smoothed over a few pixels; the distance is its median minus the mean of its worst 5 %. A
+    semantic change is a coherent region of disagreement (high distance); a generative model's
+    invented texture disagrees everywhere a little (low distance), and is not an outlier for it.
+    """
     h, w = lr_shape
     mid = [imresize(g, output_shape=(2 * h, 2 * w)) for g in grays]
     median = np.median(np.stack(mid), axis=0)
     out = []
     for m in mid:
-        agreement = _structure_map(m, median).ravel()
+        agreement = gaussian_filter(_structure_map(m, median), 2.0).ravel()
         k = max(1, agreement.size // 20)
-        out.append(float(1.0 - np.mean(np.partition(agreement, k)[:k])))
+        out.append(float(np.median(agreement) - np.mean(np.partition(agreement, k)[:k])))
     return out
 
 
-def consensus_vetoes(distances: Sequence[float], *, z: float = 3.5, floor: float = 0.35) -> list[bool]:
+def consensus_vetoes(distances: Sequence[float], *, z: float = 3.5, floor: float = 0.5) -> list[bool]:
     """Robust outliers: far above the median distance (in MAD units) and above an absolute floor."""
     d = np.asarray(distances, dtype=np.float64)
     if d.size < 3:
@@ -209,34 +245,40 @@ class TrustJudge(CandidateSetJudge):
     def __init__(
         self,
         *,
+        w_grid: float = DEFAULT_WEIGHTS["grid"],
+        w_blocks: float = DEFAULT_WEIGHTS["blocks"],
+        w_noise: float = DEFAULT_WEIGHTS["noise"],
         w_consistency: float = DEFAULT_WEIGHTS["consistency"],
-        w_naturalness: float = DEFAULT_WEIGHTS["naturalness"],
-        w_detail: float = DEFAULT_WEIGHTS["detail"],
-        w_artifact: float = DEFAULT_WEIGHTS["artifact"],
+        lr_floor: float = DEFAULT_LR_FLOOR,
         consensus: bool = True,
         readout: str | None = None,
         w_readout: float = DEFAULT_W_READOUT,
     ) -> None:
-        weights = {
-            "consistency": w_consistency,
-            "naturalness": w_naturalness,
-            "detail": w_detail,
-            "artifact": w_artifact,
-        }
+        weights = {"grid": w_grid, "blocks": w_blocks, "noise": w_noise, "consistency": w_consistency}
         if readout is not None:
             weights["readout"] = w_readout
         elif w_readout != DEFAULT_W_READOUT:
             raise SpecError(
                 "trust: w_readout weighs the read-out term; give the reader too (readout=classifier)."
             )
-        if any(not (v >= 0 and math.isfinite(v)) for v in weights.values()) or sum(weights.values()) <= 0:
-            raise SpecError(f"trust weights must be non-negative with a positive sum; got {weights}.")
+        if any(not (v >= 0 and math.isfinite(v)) for v in weights.values()):
+            raise SpecError(f"trust weights must be finite and non-negative; got {weights}.")
+        if not math.isfinite(lr_floor):
+            raise SpecError(f"trust: lr_floor must be a finite PSNR in dB; got {lr_floor}.")
         self.weights = weights
+        self.lr_floor = lr_floor
         self.consensus = consensus
-        self.config: dict[str, Any] = {**{f"w_{k}": v for k, v in weights.items()}, "consensus": consensus}
+        self.config: dict[str, Any] = {
+            "version": 2,
+            **{f"w_{k}": v for k, v in weights.items()},
+            "lr_floor": lr_floor,
+            "consensus": consensus,
+        }
         changed = [
             f"w_{k}={v:g}" for k, v in weights.items() if v != DEFAULT_WEIGHTS.get(k, DEFAULT_W_READOUT)
         ]
+        if lr_floor != DEFAULT_LR_FLOOR:
+            changed.append(f"lr_floor={lr_floor:g}")
         if not consensus:
             changed.append("consensus=false")
         self.readout: Judge | None = None
@@ -253,52 +295,41 @@ class TrustJudge(CandidateSetJudge):
         scale = check_lr_scale(images[0], lr, "SR candidate", "LR input")
         for image in images[1:]:
             check_lr_scale(image, lr, "SR candidate", "LR input")
-        lr_gray = rgb_to_gray(lr)
-        shape = images[0].shape[:2]
-        expected = expected_detail_energy(lr_gray, scale)
-        reference = imresize(lr_gray, output_shape=shape)
+        # Plain bicubic upscaling of the input is the baseline: its detail is 0, its own grid
+        # structure (and the input's JPEG blocks it carries) is not held against a candidate.
+        reference = imresize(rgb_to_gray(lr), output_shape=images[0].shape[:2])
+        ref_energy, ref_grid = detail_and_grid(reference, scale)
+        ref_jpeg = block_steps(reference, JPEG_BLOCK * scale) if scale > 1 else 0.0
         edges = EdgeRange.of(reference, scale) if scale > 1 else None
-        # Plain interpolation's own grid structure (and the input's JPEG blocks it carries) is the
-        # baseline: only what a candidate adds on top counts.
-        ref_steps = block_steps(reference, scale)
-        ref_jpeg = block_steps(reference, JPEG_BLOCK * scale)
         noise_in = max(noise_sigma_value(lr), 1.0)
-        lr64 = lr.astype(np.float64)
         out = []
         for image in images:
             gray = rgb_to_gray(image)
-            down = np.clip(downsample_to_lr(image, lr), 0.0, 1.0)
-            try:
-                niqe: float | None = niqe_value(image)
-            except SrjudgeError:
-                niqe = None  # smaller than NIQE's 96x96 blocks: the term is dropped and the verdict says so
+            jpeg = _excess(block_steps(gray, JPEG_BLOCK * scale), ref_jpeg) if scale > 1 else 0.0
+            energy, grid = detail_and_grid(gray, scale)
+            detail = math.log2(max(energy, 1e-12) / max(ref_energy, 1e-12))
             out.append(
                 TrustFeatures(
-                    lr_psnr=psnr_value(down, lr64),
-                    niqe=niqe,
-                    detail_ratio=detail_ratio(gray, scale, expected),
-                    grid_steps=max(0.0, block_steps(gray, scale) - ref_steps),
-                    jpeg_blocks=max(0.0, block_steps(gray, JPEG_BLOCK * scale) - ref_jpeg)
-                    if scale > 1
-                    else 0.0,
-                    overshoot=overshoot(gray, edges) if edges is not None else 0.0,
+                    detail=float(np.clip(detail, -DETAIL_CLIP, DETAIL_CLIP)),
+                    grid=float(np.clip(grid - ref_grid, 0.0, GRID_CLIP)),
+                    jpeg_blocks=jpeg,
                     noise_excess=max(0.0, noise_sigma_value(image) - noise_in),
+                    lr_consistency=lowpass_lr_psnr(image, lr),
+                    overshoot=overshoot(gray, edges) if edges is not None else 0.0,
                 )
             )
         return out
 
-    @staticmethod
-    def terms(f: TrustFeatures) -> dict[str, float]:
-        blocks = 0.5 * f.grid_steps + 0.5 * max(0.0, f.jpeg_blocks - 0.1)
-        artifact = math.exp(-(blocks + 8.0 * f.overshoot + 0.15 * f.noise_excess))
-        terms = {
-            "consistency": _linear(f.lr_psnr, 24.0, 38.0),
-            "detail": min(1.0, math.sqrt(max(f.detail_ratio, 0.0))) * artifact,
-            "artifact": artifact,
+    def contributions(self, f: TrustFeatures) -> dict[str, float]:
+        """The signed terms of Q for one candidate (their sum is the logit of the score)."""
+        w = self.weights
+        return {
+            "detail": f.detail,
+            "grid": -w["grid"] * f.grid,
+            "blocks": -w["blocks"] * max(0.0, f.jpeg_blocks - 0.2),
+            "noise": -w["noise"] * max(0.0, f.noise_excess - NOISE_FREE),
+            "consistency": w["consistency"] * float(np.clip((f.lr_consistency - 30.0) / 10.0, -1.0, 1.0)),
         }
-        if f.niqe is not None:
-            terms["naturalness"] = _linear(-f.niqe, -12.0, -3.0)
-        return terms
 
     def score_many(
         self, images: Sequence[np.ndarray], *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
@@ -315,40 +346,19 @@ class TrustJudge(CandidateSetJudge):
             vetoes = consensus_vetoes(distances)
         readouts = self.readout.score_many(images, lr=lr) if self.readout is not None else None
         verdicts = []
-        for index, (f, vetoed, dist) in enumerate(zip(features, vetoes, distances, strict=True)):
-            terms = self.terms(f)
+        for index, (f, outlier, dist) in enumerate(zip(features, vetoes, distances, strict=True)):
+            contributions = self.contributions(f)
             read = readouts[index] if readouts is not None else None
             read_veto = False
             if read is not None and read.raw is not None and math.isfinite(read.raw):
-                terms["readout"] = read.raw
+                contributions["readout"] = self.weights["readout"] * (read.raw - 0.5) * 4.0
                 read_veto = {"semantic-change", "consensus-outlier"} <= set(read.tags)
-            used = {k: w for k, w in self.weights.items() if k in terms and w > 0}
-            base = sum(used[k] * terms[k] for k in used) / sum(used.values())
-            value = base * (VETO_FACTOR if vetoed or read_veto else 1.0)
-            tags = []
-            if vetoed:
-                tags.append("semantic-outlier")
-            if read_veto:
-                tags.append("semantic-change")
-            if f.grid_steps > 1.0:
-                tags.append("blockiness")
-            if f.jpeg_blocks > 0.3:
-                tags.append("jpeg-blocks")
-            if f.overshoot > 0.02:
-                tags.append("ringing")
-            if f.noise_excess > 3.0:
-                tags.append("noise")
-            if terms["consistency"] < 0.3:
-                tags.append("lr-inconsistent")
-            if f.detail_ratio < 0.1:
-                tags.append("blur")
-            rationale = "; ".join(f"{k} {v:.2f}" for k, v in terms.items())
-            if vetoed:
-                rationale += (
-                    f"; structure disagrees with the other candidates (distance {dist:.2f}): score halved"
-                )
-            if f.niqe is None:
-                rationale += "; naturalness omitted (image smaller than NIQE's 96x96 blocks)"
+            contradiction = f.lr_consistency < self.lr_floor
+            quality = sum(contributions.values())
+            value = _sigmoid(quality) * (VETO_FACTOR if outlier or read_veto or contradiction else 1.0)
+            tags = _tags(f, outlier=outlier, read_veto=read_veto, contradiction=contradiction)
+            rationale = _rationale(f, contributions, dist, outlier=outlier, contradiction=contradiction)
+            rationale += f" (floor {self.lr_floor:g} dB)" if contradiction else ""
             if read is not None:
                 rationale += f"; read-out: {read.rationale}"
                 if read.raw is None:
@@ -356,17 +366,12 @@ class TrustJudge(CandidateSetJudge):
                 if read_veto:
                     rationale += "; reads another symbol than the consensus and the LR: score halved"
             components = {
-                **terms,
+                "quality": quality,
                 "consensus_distance": dist,
-                "lr_psnr": f.lr_psnr,
-                "detail_ratio": f.detail_ratio,
-                "grid_steps": f.grid_steps,
-                "jpeg_blocks": f.jpeg_blocks,
-                "overshoot": f.overshoot,
-                "noise_excess": f.noise_excess,
+                **{k: float(getattr(f, k)) for k in TrustFeatures.__dataclass_fields__},
             }
-            if f.niqe is not None:
-                components["niqe"] = f.niqe
+            if "readout" in contributions and read is not None and read.raw is not None:
+                components["readout"] = read.raw
             verdicts.append(
                 Verdict(
                     judge=self.spec,
@@ -376,22 +381,62 @@ class TrustJudge(CandidateSetJudge):
                     tags=tuple(tags),
                     rationale=rationale,
                     components=components,
+                    contributions=contributions,
                 )
             )
         return verdicts
 
 
+def _tags(f: TrustFeatures, *, outlier: bool, read_veto: bool, contradiction: bool) -> list[str]:
+    """Named problems, in the vocabulary the audit's knobs answer to."""
+    checks = [
+        (outlier, "semantic-outlier"),
+        (read_veto, "semantic-change"),
+        (contradiction, "lr-contradiction"),
+        (f.grid > 1.0, "blockiness"),
+        (f.jpeg_blocks > 0.3, "jpeg-blocks"),
+        # Overshoot without new detail is sharpening's halo; with it, it is a restored crisp edge.
+        (f.overshoot > 0.03 and f.detail < 2.0, "ringing"),
+        (f.noise_excess > NOISE_FREE + 1.0, "noise"),
+        (f.detail < -0.3 and f.grid <= 1.0, "blur"),
+    ]
+    return [tag for hit, tag in checks if hit]
+
+
+def _rationale(
+    f: TrustFeatures, contributions: dict[str, float], dist: float, *, outlier: bool, contradiction: bool
+) -> str:
+    parts = [f"detail {f.detail:+.2f} octaves vs bicubic"]
+    parts += [f"{k} {v:+.2f}" for k, v in contributions.items() if k != "detail" and abs(v) >= 0.005]
+    parts.append(f"LR consistency {f.lr_consistency:.1f} dB")
+    text = "; ".join(parts)
+    if outlier:
+        text += f"; structure disagrees with the other candidates (distance {dist:.2f}): score halved"
+    if contradiction:
+        text += "; contradicts its LR input: score halved"
+    return text
+
+
 @register_judge(
     "trust",
-    "Offline default: LR consistency, NIQE naturalness, real detail, artifact suppression, consensus veto.",
+    "Offline default: natural detail beyond bicubic, grid/JPEG/noise artifacts, LR-contradiction gate, "
+    "consensus veto.",
     needs_lr=True,
 )
 def _make_trust(spec: Spec) -> Judge:
+    retired = sorted(set(spec.options) & set(RETIRED_OPTIONS))
+    if retired:
+        raise SpecError(
+            "trust 2 no longer takes "
+            + "; ".join(f"{k} ({RETIRED_OPTIONS[k]})" for k in retired)
+            + ". See the trust migration note in the README."
+        )
     schema = {
+        "w_grid": float,
+        "w_blocks": float,
+        "w_noise": float,
         "w_consistency": float,
-        "w_naturalness": float,
-        "w_detail": float,
-        "w_artifact": float,
+        "lr_floor": float,
         "consensus": bool,
         "readout": str,
         "w_readout": float,
