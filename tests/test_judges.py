@@ -39,7 +39,7 @@ def test_create_judge_registry() -> None:
         create_judge("trust:w_detial=1")
     with pytest.raises(SpecError, match="non-negative"):
         create_judge("trust:w_grid=-1")
-    with pytest.raises(SpecError, match="no longer takes w_naturalness.*migration"):
+    with pytest.raises(SpecError, match=r"no longer takes w_naturalness.*migration"):
         create_judge("trust:w_naturalness=0.2")
 
 
@@ -185,6 +185,28 @@ def test_trust_needs_the_lr_input(astronaut: np.ndarray) -> None:
         create_judge("trust").score(astronaut)
 
 
+def test_tws_at_lr_scale_does_not_reward_blur() -> None:
+    """Without an HR, TWS compares at LR scale; the paper's upsampled-LR reference rewards blur."""
+    from srjudge.demo import bundled_photo
+
+    hr = bundled_photo("chelsea")
+    lr = q8(imresize(hr, 0.25))
+    outputs = _model_outputs(hr, lr)
+    names = list(outputs)
+    for spec, blur_wins in (("tws", False), ("tws:lr_mode=upsampled", True)):
+        scores = dict(
+            zip(
+                names,
+                (v.score for v in create_judge(spec).score_many(list(outputs.values()), lr=lr)),
+                strict=True,
+            )
+        )
+        assert (scores["blurred"] > scores["truth"]) is blur_wins, (spec, scores)
+    assert create_judge("tws:lr_mode=upsampled").spec == "tws:lr_mode=upsampled"
+    with pytest.raises(SpecError, match="lr_mode"):
+        create_judge("tws:lr_mode=half")
+
+
 def test_tws_without_clip_says_so(astronaut: np.ndarray, astronaut_lr: np.ndarray) -> None:
     judge = create_judge("tws")
     verdict = judge.score(astronaut, hr=astronaut)
@@ -196,7 +218,9 @@ def test_tws_without_clip_says_so(astronaut: np.ndarray, astronaut_lr: np.ndarra
     v_noisy, v_blur = judge.score_many([noisy, blurred], hr=astronaut)
     assert v_noisy.components["artifact"] < 0.8 and v_blur.components["structure"] < 0.8
     # Without HR the reference is the bicubic-upsampled LR, and the verdict names it.
-    assert "bicubic-upsampled LR" in judge.score(astronaut, lr=astronaut_lr).rationale
+    assert "LR input, at LR scale" in judge.score(astronaut, lr=astronaut_lr).rationale
+    upsampled = create_judge("tws:lr_mode=upsampled").score(astronaut, lr=astronaut_lr)
+    assert "bicubic-upsampled LR" in upsampled.rationale
     with pytest.raises(SrjudgeError, match="needs a reference"):
         judge.score(astronaut)
     weighted = create_judge("tws:w_structure=1,w_artifact=0").score(blurred, hr=astronaut)

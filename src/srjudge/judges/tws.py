@@ -9,7 +9,12 @@ TWS = (w_sem * S_sem + w_str * S_str + w_art * S_art) / (sum of the weights of t
 - S_art, artifact suppression: exp(-A), A = log-energy excess of high wavelet bands over the
   reference (``wavelet-artifact``), so 1 means no excess high-frequency energy.
 
-Reference: the HR image when given, else the bicubic-upsampled LR input. Score = 100 * TWS.
+Reference: the HR image when given. Without it, by default (``lr_mode=lr-scale``) S_str and S_art compare
+the candidate *downsampled to the LR size* with the LR input itself: at that scale a faithful output
+gives back its input whatever detail it adds above the LR's Nyquist frequency, so blur is not rewarded.
+The paper's formula (``lr_mode=upsampled``) compares the full-size candidate with the bicubic-upsampled
+LR; it rewards the blurriest output (22 % pairwise agreement with people on modern SR, below chance).
+Score = 100 * TWS.
 Default weights 0.4 / 0.3 / 0.3 (the paper combines the three terms; it gives no weights).
 """
 
@@ -26,10 +31,12 @@ from srjudge.images.checks import check_lr_scale, check_same_size
 from srjudge.judges.base import CandidateSetJudge, Judge, Verdict
 from srjudge.judges.registry import register_judge
 from srjudge.metrics.fullref import edge_ssim_value
+from srjudge.metrics.lrref import downsample_to_lr
 from srjudge.metrics.noref import upsample_lr, wavelet_artifact_value
 from srjudge.spec import Spec, coerce_options
 
 DEFAULT_WEIGHTS = {"semantic": 0.4, "structure": 0.3, "artifact": 0.3}
+LR_MODES = ("lr-scale", "upsampled")
 
 
 class TWSJudge(CandidateSetJudge):
@@ -40,15 +47,26 @@ class TWSJudge(CandidateSetJudge):
         w_semantic: float = DEFAULT_WEIGHTS["semantic"],
         w_structure: float = DEFAULT_WEIGHTS["structure"],
         w_artifact: float = DEFAULT_WEIGHTS["artifact"],
+        lr_mode: str = "lr-scale",
     ) -> None:
+        if lr_mode not in LR_MODES:
+            raise SpecError(f"tws: lr_mode={lr_mode!r} is not one of {', '.join(LR_MODES)}.")
+        self.lr_mode = lr_mode
         weights = {"semantic": w_semantic, "structure": w_structure, "artifact": w_artifact}
         bad = {k: v for k, v in weights.items() if not (v >= 0 and math.isfinite(v))}
         if bad or sum(weights.values()) <= 0:
             raise SpecError(f"TWS weights must be non-negative with a positive sum; got {weights}.")
         self.clip = clip
         self.weights = weights
-        self.config: dict[str, Any] = {"clip": clip, **{f"w_{k}": v for k, v in weights.items()}}
-        self.spec = "tws" + (f":clip={clip}" if clip else "")
+        self.config: dict[str, Any] = {
+            "clip": clip,
+            **{f"w_{k}": v for k, v in weights.items()},
+            "lr_mode": lr_mode,
+        }
+        options = [f"clip={clip}"] if clip else []
+        if lr_mode != "lr-scale":
+            options.append(f"lr_mode={lr_mode}")
+        self.spec = "tws" + (":" + ",".join(options) if options else "")
 
     def _reference(
         self, image: np.ndarray, lr: np.ndarray | None, hr: np.ndarray | None
@@ -80,11 +98,17 @@ class TWSJudge(CandidateSetJudge):
         for image in images[1:]:
             self._reference(image, lr, hr)
         semantic = self._semantic(images, reference) if self.clip and self.weights["semantic"] > 0 else None
+        lr_scale_ref = lr if hr is None and self.lr_mode == "lr-scale" else None
+        if lr_scale_ref is not None:
+            ref_name = "LR input, at LR scale"
         verdicts = []
         for i, image in enumerate(images):
+            compared, against = image, reference
+            if lr_scale_ref is not None:
+                compared, against = downsample_to_lr(image, lr_scale_ref), lr_scale_ref
             terms = {
-                "structure": float(np.clip(edge_ssim_value(image, reference), 0.0, 1.0)),
-                "artifact": math.exp(-wavelet_artifact_value(image, reference)),
+                "structure": float(np.clip(edge_ssim_value(compared, against), 0.0, 1.0)),
+                "artifact": math.exp(-wavelet_artifact_value(compared, against)),
             }
             if semantic is not None:
                 terms["semantic"] = semantic[i]
@@ -116,7 +140,7 @@ class TWSJudge(CandidateSetJudge):
     "wavelet artifacts.",
 )
 def _make_tws(spec: Spec) -> Judge:
-    schema = {"clip": str, "w_semantic": float, "w_structure": float, "w_artifact": float}
+    schema = {"clip": str, "w_semantic": float, "w_structure": float, "w_artifact": float, "lr_mode": str}
     options = coerce_options(spec, schema, kind="judge")
     if spec.arg is not None:
         raise SpecError(f"tws takes key=value options only (e.g. tws:clip=/path); got {spec.arg!r}.")
