@@ -301,6 +301,7 @@ def main() -> None:
 
 import srjudge.cli.bench_cmd  # noqa: E402  (registers bench)
 import srjudge.cli.evolve_cmd  # noqa: E402  (registers evolve)
+import srjudge.cli.fit_cmd  # noqa: E402  (registers fit)
 import srjudge.cli.jobs  # noqa: E402  (registers generate, select, audit)
 import srjudge.cli.reward_cmd  # noqa: E402  (registers reward)
 import srjudge.cli.testbed_cmd  # noqa: E402  (registers testbed)

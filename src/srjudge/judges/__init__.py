@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from srjudge.judges import fitted as _fitted  # noqa: F401  (registers)
 from srjudge.judges import readout as _readout  # noqa: F401  (registers)
 from srjudge.judges import reward as _reward  # noqa: F401  (registers)
 from srjudge.judges import trust as _trust  # noqa: F401  (registers)

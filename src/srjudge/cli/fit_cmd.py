@@ -1,0 +1,85 @@
+"""``srjudge fit``: calibrate a judge to your own raters (grouped cross-validation, a judge file)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from srjudge.cli.common import _progress, app, err, out
+
+
+@app.command("fit")
+def fit_cmd(
+    dataset: Annotated[
+        Path, typer.Argument(help="Human-opinion dataset (any bench format: CSV/JSONL or folder).")
+    ],
+    judges: Annotated[
+        str,
+        typer.Option(
+            "--judges",
+            "-j",
+            help="Input judges; their scores and components are the features. "
+            "';' between specs that contain commas.",
+        ),
+    ] = "trust;niqe;brisque;lr-psnr;tws",
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Judge file to write (JSON).")] = Path(
+        "srjudge-out/fitted.json"
+    ),
+    folds: Annotated[int, typer.Option("--folds", help="Grouped cross-validation folds.")] = 5,
+    l2: Annotated[float, typer.Option("--l2", help="L2 penalty on the standardised weights.")] = 0.1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fold split and the bootstrap.")] = 0,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap resamples for the 95 % CIs.")
+    ] = 1000,
+) -> None:
+    """Fit a small regularised model over judges' outputs to your raters; writes a `fitted:PATH` judge."""
+    from srjudge.bench.datasets import load_dataset
+    from srjudge.errors import SrjudgeError
+    from srjudge.judges import create_judge
+    from srjudge.provenance import file_sha256
+    from srjudge.train.fit import cv_report, extract_features, fit_judge, judge_file
+
+    if folds < 2:
+        raise SrjudgeError(f"--folds must be at least 2; got {folds}.")
+    if out_path.exists() and out_path.is_dir():
+        raise SrjudgeError(f"--out {out_path} is a folder; give the path of the JSON file to write.")
+    data = load_dataset(dataset)
+    specs = [s.strip() for s in (judges.split(";") if ";" in judges else judges.split(",")) if s.strip()]
+    the_judges = [create_judge(s) for s in specs]
+    with _progress() as progress:
+        task = progress.add_task("scoring", total=None)
+        table = extract_features(
+            data, the_judges, progress=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    result = fit_judge(table, [j.spec for j in the_judges], folds=folds, seed=seed, l2=l2)
+    result.cv = cv_report(table, result, [j.spec for j in the_judges], n_boot=bootstrap, seed=seed)
+    digest = file_sha256(data.path)
+    doc = judge_file(result, dataset=data, digest=digest, folds=folds, seed=seed, l2=l2)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out_path)
+    first = next(iter(result.cv.values()))
+    grid = Table(title=f"{data.name}: {first['measure']} ({folds}-fold grouped CV, 95 % CI over groups)")
+    for column in ("judge", first["measure"], "groups", "pairs"):
+        grid.add_column(column)
+    for name, row in result.cv.items():
+        grid.add_row(
+            name,
+            f"{row['value']:.3f} [{row['low']:.3f}, {row['high']:.3f}]",
+            str(row.get("groups", "-")),
+            str(row.get("pairs", "-")),
+        )
+    out.print(grid)
+    if result.dropped_images:
+        err.print(f"{result.dropped_images} images left out: an input judge gave no value for them.")
+    weights = ", ".join(
+        f"{n} {w:+.2f}" for n, w in zip(result.model.names, result.model.weights, strict=True)
+    )
+    out.print(f"{result.model.kind} over {len(result.model.names)} features: {weights}")
+    out.print(f"Judge file: {out_path}  (use it as --judge 'fitted:{out_path}')")
