@@ -124,7 +124,9 @@ def test_mos_measures_ci_contains_point_and_is_deterministic() -> None:
     for est in (a.srcc, a.krcc, a.plcc, a.rmse):
         assert est.low <= est.value <= est.high
         assert est.high - est.low > 0
-    assert a.n == 150 and a.fit.kind == "5-param"
+    # The VQEG 5-param logistic dips at the top end of this noisy set (by 3 % of the human range): the
+    # monotone 4-param logistic is used instead, and the note says why.
+    assert a.n == 150 and a.fit.kind == "4-param" and "not monotone" in a.fit.note
     assert a.srcc.value == pytest.approx(stats.spearmanr(x, y).statistic)
     reuse = M.mos_measures(x, y, n_boot=200, seed=7, refit=False)
     assert not reuse.ci_refit and reuse.srcc == a.srcc and reuse.plcc.value == a.plcc.value

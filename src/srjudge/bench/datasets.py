@@ -8,7 +8,9 @@ folder. A ``dataset.json`` beside it declares the format, the name and, for MOS,
 Formats and their columns:
 
 * ``mos``: ``image``, ``score`` (or ``mos`` / ``dmos``, which also set the direction), optional
-  ``ref`` (HR reference) and ``lr``.
+  ``ref`` (HR reference), ``lr`` and ``group`` (e.g. the LR input or scene the image was made from:
+  ``srjudge bench`` then also reports agreement *within* groups). An empty group is no group; either
+  every row has a group or none does.
 * ``pairwise``: ``a``, ``b``, and either ``winner`` (a | b | tie) or ``votes_a``, ``votes_b`` (and
   optional ``votes_tie``); optional ``lr``.
 * ``best-of-n``: ``group``, ``lr``, ``candidate``, ``votes`` (how many people chose it).
@@ -55,7 +57,7 @@ _FORMAT_ALIASES = {
     "best-of-N": "best-of-n",
 }
 _COLUMNS: dict[str, tuple[str, ...]] = {
-    "mos": ("image", "score", "mos", "dmos", "ref", "lr"),
+    "mos": ("image", "score", "mos", "dmos", "ref", "lr", "group"),
     "pairwise": ("a", "b", "winner", "votes_a", "votes_b", "votes_tie", "lr"),
     "best-of-n": ("group", "lr", "candidate", "votes"),
 }
@@ -70,13 +72,18 @@ _MAX_PER_KIND = 100
 
 @dataclass(frozen=True)
 class MOSItem:
-    """One rated image: its (mean) opinion score, and optionally its HR reference and LR input."""
+    """One rated image: its (mean) opinion score, and optionally its HR reference, LR input and group.
+
+    ``group`` names the set of images that people compared with each other (typically the outputs of
+    several SR methods for one LR input); None when the dataset has no group column.
+    """
 
     image: Path
     score: float
     ref: Path | None
     lr: Path | None
     row: int
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,16 @@ class MOSDataset:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def grouped(self) -> bool:
+        """True when the items carry groups (validation makes it all of them or none)."""
+        return any(item.group is not None for item in self.items)
+
+    @property
+    def groups(self) -> tuple[str | None, ...]:
+        """Each item's group, in item order."""
+        return tuple(item.group for item in self.items)
 
 
 @dataclass(frozen=True)
@@ -465,11 +482,12 @@ def _check_columns(fmt: str, columns: list[str], required: Sequence[str], proble
 
 def _detect_format(columns: list[str]) -> str | None:
     cols = set(columns)
+    mos_cols = {"image", "score", "mos", "dmos"} & cols
     if {"a", "b"} & cols:
         return "pairwise"
-    if {"group", "candidate"} & cols:
+    if "candidate" in cols or ("group" in cols and not mos_cols):
         return "best-of-n"
-    if {"image", "score", "mos", "dmos"} & cols:
+    if mos_cols:
         return "mos"
     return None
 
@@ -537,9 +555,16 @@ def _load_mos(
     items: list[MOSItem] = []
     seen: dict[str, int] = {}
     has_ref, has_lr = "ref" in table.columns, "lr" in table.columns
+    has_group = "group" in table.columns
+    with_group: list[int] = []
+    without_group: list[int] = []
     for row, values in enumerate(table.rows, 1):
         if not values:
             continue
+        group: str | None = None
+        if has_group:
+            group = _text(values.get("group")).strip() or None
+            (with_group if group is not None else without_group).append(row)
         image = _file(values.get("image"), "image", row, files, problems, required=True)
         score = _number(values.get(score_col), score_col, row, problems) if score_cols else None
         ref = _file(values.get("ref"), "ref", row, files, problems, required=False) if has_ref else None
@@ -562,9 +587,27 @@ def _load_mos(
                     files.as_path(ref) if ref else None,
                     files.as_path(lr) if lr else None,
                     row,
+                    group,
                 )
             )
+    if with_group and without_group:
+        problems.append(_mixed_groups(with_group, without_group))
     return tuple(items), bool(hib) if hib is not None else True, kind or "mos"
+
+
+def _mixed_groups(with_group: list[int], without_group: list[int]) -> Problem:
+    """One problem naming the rows on the rarer side (up to 20 of them) when only some rows have a group."""
+    fewer, has = (without_group, "no") if len(without_group) <= len(with_group) else (with_group, "a")
+    shown = ", ".join(str(r) for r in fewer[:20]) + (
+        f" and {len(fewer) - 20} more" if len(fewer) > 20 else ""
+    )
+    which = f"row {shown} has" if len(fewer) == 1 else f"rows {shown} have"
+    return Problem(
+        "group",
+        f"only some rows have a group ({len(with_group)} with, {len(without_group)} without): {which} "
+        f"{has} group. Give every row a group, or leave the column out (an empty group is no group).",
+        fewer[0],
+    )
 
 
 _WINNERS = {"a": (1.0, 0.0, 0.0), "b": (0.0, 1.0, 0.0), "tie": (0.0, 0.0, 1.0), "equal": (0.0, 0.0, 1.0)}
@@ -829,11 +872,13 @@ def make_synthetic(
     seed: int = 0,
     n_photos: int = 4,
     levels: int = 5,
+    grouped: bool = False,
 ) -> Path:
     """Write a small SYNTHETIC dataset (not human opinion) of ``kind`` under ``out_dir``; return its CSV.
 
     The "opinion" is a known monotone function of a degradation strength in [0, 1]; the rule is
-    written to dataset.json's "description". The same seed writes the same bytes.
+    written to dataset.json's "description". The same seed writes the same bytes. ``grouped`` (mos
+    only) adds a ``group`` column naming each image's photo.
     """
     from srjudge.demo import bundled_photo
     from srjudge.images.io import quantize_8bit, save_png
@@ -842,6 +887,8 @@ def make_synthetic(
     fmt = _FORMAT_ALIASES.get(str(kind).lower())
     if fmt is None:
         raise SrjudgeError(f"synthetic dataset kind {kind!r} is not one of {', '.join(FORMATS)}.")
+    if grouped and fmt != "mos":
+        raise SrjudgeError(f"grouped=True applies to synthetic mos datasets, not {fmt}.")
     if not 1 <= n_photos <= len(SYNTHETIC_PHOTOS):
         raise SrjudgeError(f"n_photos must be 1..{len(SYNTHETIC_PHOTOS)}, got {n_photos}.")
     if levels < 1:
@@ -876,9 +923,12 @@ def make_synthetic(
             for rel, s, lr_path, image in entries:
                 img = save(rel, image)
                 score = float(np.clip(5.0 - 4.0 * s + rng.normal(0.0, 0.1), 1.0, 5.0))
-                rows.append([_rel(img, root), f"{score:.3f}", _rel(ref, root), _rel(lr_path, root)])
+                rows.append(
+                    [_rel(img, root), f"{score:.3f}", _rel(ref, root), _rel(lr_path, root)]
+                    + ([photo] if grouped else [])
+                )
         csv_path = root / "mos.csv"
-        _write_csv(csv_path, ["image", "mos", "ref", "lr"], rows)
+        _write_csv(csv_path, ["image", "mos", "ref", "lr"] + (["group"] if grouped else []), rows)
         description = (
             "SYNTHETIC, not human opinion. Per photo (128x128 crop of a scikit-image photo), the LR is a "
             "MATLAB-bicubic x4 downscale; level L in 1..levels has strength s = L/(levels+1) and its image "
@@ -886,7 +936,7 @@ def make_synthetic(
             "and JPEG quality 95-70*s. Variants: nearest-neighbour x4 of the clean LR (s = 0.7) and "
             "bicubic x4 over-sharpened by unsharp masking (amount 2.5, sigma 2; s = 0.5). "
             "MOS = clip(5 - 4*s + N(0, 0.1), 1, 5), seeded. Every image of a photo lists the clean LR as "
-            "its input."
+            "its input." + (" The group column names the photo." if grouped else "")
         )
         _write_meta(
             root,

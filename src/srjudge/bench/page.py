@@ -11,7 +11,8 @@ import base64
 import csv
 import html
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,19 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:0 0 8px}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px;margin:16px 0}
 table.data{border-collapse:collapse;width:100%;font-size:13px}
 table.data th,table.data td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);
-vertical-align:top;overflow-wrap:anywhere}
+vertical-align:top;overflow-wrap:break-word}
 table.data th{background:#f0f3f8;font-weight:600;white-space:nowrap}
 .num{text-align:right!important;font-variant-numeric:tabular-nums;white-space:nowrap}
-.scroll{overflow-x:auto}
+table.data td.wrap{white-space:normal;min-width:14em;max-width:28em}
+.scroll{overflow-x:auto;max-width:100%}
+.scroll>table.data{width:auto;min-width:100%}
 table.kv{border-collapse:collapse;font-size:13px;margin-top:6px}
 table.kv th{text-align:left;padding:2px 12px 2px 0;color:var(--muted);font-weight:500;vertical-align:top}
 table.kv td{overflow-wrap:anywhere}
 .settings summary{cursor:pointer;font-weight:600}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px}
 .plots figure{margin:0}.plots img{display:block;max-width:100%;height:auto;border:1px solid var(--line)}
-.plots figcaption{color:var(--muted);font-size:12.5px;overflow-wrap:anywhere}
+.plots figcaption{color:var(--muted);font-size:12.5px;overflow-wrap:break-word;margin-top:4px}
 @media (max-width:600px){main{padding:10px}section{padding:10px}.plots{grid-template-columns:1fr}}
 footer{color:var(--muted);font-size:12px;text-align:center}
 """
@@ -76,23 +79,75 @@ def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def table_html(rows: Sequence[Mapping[str, Any]], *, numeric_text: bool = False) -> str:
-    """Rows as an HTML table (columns in first-seen order); number cells are right-aligned, and with
-    ``numeric_text`` so are text cells that start with a digit (pre-formatted values: ``0.91 [..]``)."""
+_NUMERIC_TEXT = re.compile(r"^(?:[+\-\u2212]?\.?\d|n/a$|nan$|—$)")
+_SEPARATORS = re.compile(r"([:,;/=|_\-]+)")
+
+
+def is_numeric_text(value: object) -> bool:
+    """A pre-formatted number as text (``0.91 [0.88, 0.93]``, ``-0.12 [..]``, ``n/a``)."""
+    return isinstance(value, str) and bool(_NUMERIC_TEXT.match(value.strip()))
+
+
+def _is_empty(value: object) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def nonempty_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The rows' columns (first-seen order) that hold a value in at least one row (None, "" and NaN
+    are empty)."""
+    rows = list(rows)
+    return [c for c in columns_of(rows) if any(not _is_empty(r.get(c)) for r in rows)]
+
+
+def _breakable(text: str) -> str:
+    """``text`` HTML-escaped, with a line-break opportunity after each run of separators (specs such
+    as ``vlm:qwen2-vl-2b,protocol=perceive`` then wrap at their parts, never inside a word)."""
+    return "".join(
+        escape_html(part) + ("<wbr>" if i % 2 else "") for i, part in enumerate(_SEPARATORS.split(text))
+    )
+
+
+def table_html(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    numeric_text: bool = False,
+    drop_empty: bool = False,
+    wrap: Collection[str] = (),
+) -> str:
+    """Rows as an HTML table (columns in first-seen order) in a horizontally scrollable wrapper.
+
+    Number cells are right-aligned and never wrap, and with ``numeric_text`` so are text cells that
+    hold a pre-formatted number (:func:`is_numeric_text`). ``drop_empty`` leaves out columns with no
+    value in any row; cells of the ``wrap`` columns (long names such as judge specs) may wrap, but only
+    after separators (``:,;/=|_-``). Headers never wrap.
+    """
     if not rows:
         return '<p class="note">No rows.</p>'
-    cols = columns_of(rows)
-    head = "".join(f"<th>{escape_html(c)}</th>" for c in cols)
+    cols = nonempty_columns(rows) if drop_empty else columns_of(rows)
+
+    def numeric(value: object) -> bool:
+        return is_number(value) or (numeric_text and is_numeric_text(value))
+
+    # A header sits over its numbers (right) when every filled cell of its column is a number.
+    right = {
+        c for c in cols if c not in wrap and all(numeric(r.get(c)) for r in rows if not _is_empty(r.get(c)))
+    }
+    head = "".join(
+        f'<th class="num">{escape_html(c)}</th>' if c in right else f"<th>{escape_html(c)}</th>" for c in cols
+    )
     body = []
     for row in rows:
-        cells = "".join(
-            f'<td class="num">{escape_html(format_value(row.get(c)))}</td>'
-            if is_number(row.get(c))
-            or (numeric_text and isinstance(row.get(c), str) and str(row.get(c))[:1].isdigit())
-            else f"<td>{escape_html(format_value(row.get(c)))}</td>"
-            for c in cols
-        )
-        body.append(f"<tr>{cells}</tr>")
+        cells = []
+        for c in cols:
+            value = row.get(c)
+            text = format_value(value)
+            if c in wrap and not is_number(value):
+                cells.append(f'<td class="wrap">{_breakable(text)}</td>')
+            elif numeric(value):
+                cells.append(f'<td class="num">{escape_html(text)}</td>')
+            else:
+                cells.append(f"<td>{escape_html(text)}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
     return f'<div class="scroll"><table class="data"><tr>{head}</tr>{"".join(body)}</table></div>'
 
 
@@ -106,25 +161,41 @@ def _settings_html(settings: Mapping[str, Any]) -> str:
     return f'<details class="settings"><summary>Settings</summary><table class="kv">{rows}</table></details>'
 
 
-def _plot_html(path: Path) -> str:
+Plot = Path | tuple[Path, str]
+"""A plot file, or a plot file and its caption (what the plot shows)."""
+
+
+def _plot_html(plot: Plot) -> str:
+    path, caption = plot if isinstance(plot, tuple) else (plot, Path(plot).stem)
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    name = Path(path).stem
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{escape_html(name)}">'
-        f"<figcaption>{escape_html(name)}</figcaption></figure>"
+        f'<figure><img src="data:image/png;base64,{data}" alt="{escape_html(caption)}">'
+        f"<figcaption>{escape_html(caption)}</figcaption></figure>"
     )
 
 
 def render_bench_page(
     title: str,
     tables: Mapping[str, Sequence[Mapping[str, Any]]],
-    plots: Sequence[Path],
+    plots: Sequence[Plot],
     settings: Mapping[str, Any],
     note: str,
+    *,
+    table_notes: Mapping[str, str] | None = None,
 ) -> str:
-    """The whole page as a string (plots read from disk and embedded)."""
+    """The whole page as a string (plots read from disk and embedded, each in a figure with its caption).
+
+    Tables drop their empty columns; the ``judge`` column may wrap at separators, every other cell
+    stays on one line (the table scrolls sideways when it is wider than the page). ``table_notes``
+    adds a note under the table of that name.
+    """
+    notes = table_notes or {}
     sections = "".join(
-        f"<section><h2>{escape_html(name)}</h2>{table_html(rows)}</section>" for name, rows in tables.items()
+        f"<section><h2>{escape_html(name)}</h2>"
+        f"{table_html(rows, numeric_text=True, drop_empty=True, wrap=('judge',))}"
+        + (f'<p class="note">{escape_html(notes[name])}</p>' if notes.get(name) else "")
+        + "</section>"
+        for name, rows in tables.items()
     )
     figures = "".join(_plot_html(p) for p in plots)
     plot_section = f'<section><h2>Plots</h2><div class="plots">{figures}</div></section>' if figures else ""
@@ -147,15 +218,20 @@ def write_bench_page(
     out_dir: Path | str,
     title: str,
     tables: Mapping[str, Sequence[Mapping[str, Any]]],
-    plots: Sequence[Path],
+    plots: Sequence[Plot],
     settings: Mapping[str, Any],
     note: str,
+    *,
+    table_notes: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``out_dir/index.html``: one table per entry of ``tables``, the PNG ``plots`` embedded."""
+    """Write ``out_dir/index.html``: one table per entry of ``tables``, the PNG ``plots`` embedded
+    (a ``(path, caption)`` pair captions its plot; a bare path is captioned with its file name)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "index.html"
-    path.write_text(render_bench_page(title, tables, plots, settings, note), encoding="utf-8")
+    path.write_text(
+        render_bench_page(title, tables, plots, settings, note, table_notes=table_notes), encoding="utf-8"
+    )
     return path
 
 

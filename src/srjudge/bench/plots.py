@@ -71,8 +71,13 @@ def scatter_with_fit(
     path: Path | str,
     xlabel: str = "judge score (0-100, higher is better)",
     ylabel: str = "human score (MOS)",
+    higher_is_better: bool = True,
 ) -> Path:
-    """Judge scores against human scores, with the fitted mapping drawn over them; returns ``path``."""
+    """Judge scores against human scores, with the fitted mapping drawn over them; returns ``path``.
+
+    With ``higher_is_better=False`` (DMOS) the mapping was fitted onto the negated human scores
+    (:mod:`srjudge.bench.measures`' convention) and is drawn negated, over the DMOS values as given.
+    """
     x = np.asarray(pred, dtype=np.float64).ravel()
     y = np.asarray(mos, dtype=np.float64).ravel()
     if x.shape != y.shape:
@@ -84,7 +89,9 @@ def scatter_with_fit(
     ax.scatter(x, y, s=size, alpha=alpha, color=_POINT, edgecolors="none", label=f"items (n={x.size})")
     if fit is not None and x.size:
         grid = np.linspace(float(x.min()), float(x.max()), 300)
-        ax.plot(grid, fit(grid), color=_CURVE, linewidth=2.0, label=f"{fit.kind} logistic fit")
+        curve = fit(grid) if higher_is_better else -fit(grid)
+        name = "linear fit" if fit.kind == "linear" else f"{fit.kind} logistic fit"
+        ax.plot(grid, curve, color=_CURVE, linewidth=2.0, label=f"{name} (monotone)")
     ax.set_title(short_label(title, 70), fontsize=11)
     ax.set_xlabel(xlabel, fontsize=10)
     ax.set_ylabel(ylabel, fontsize=10)

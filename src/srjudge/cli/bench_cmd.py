@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -37,8 +38,8 @@ def bench_cmd(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("srjudge-out/bench"),
 ) -> None:
     """Measure judges against human opinion (MOS, pairwise, best-of-N): table, plots and an HTML page."""
-    from srjudge.bench.datasets import load_dataset, make_synthetic
-    from srjudge.bench.evaluate import run_bench
+    from srjudge.bench.datasets import MOSDataset, load_dataset, make_synthetic
+    from srjudge.bench.evaluate import GROUPED_COLUMNS, GROUPED_NOTE, run_bench
     from srjudge.errors import SrjudgeError
     from srjudge.judges import create_judge
 
@@ -66,27 +67,69 @@ def bench_cmd(
                 task, description=spec, completed=done, total=total
             ),
         )
-    table = Table(title=f"{data.name}" + (" (SYNTHETIC)" if data.synthetic else ""))
-    wanted = (
-        "judge",
-        "n",
-        "pairs",
-        "groups",
-        "abstained",
-        "SRCC",
-        "PLCC",
-        "RMSE",
-        "accuracy",
-        "position_consistency",
-        "top1_agreement",
-        "vote_share",
-        "seconds",
-        "images_per_s",
-    )
-    columns = [c for c in wanted if c in rows[0]]
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*("-" if row[c] is None else str(row[c]) for c in columns))
-    out.print(table)
+    title = f"{data.name}" + (" (SYNTHETIC)" if data.synthetic else "")
+    grouped = isinstance(data, MOSDataset) and data.grouped
+    _print_table(_table(title, rows, [c for c in _WANTED if not (grouped and c in GROUPED_COLUMNS)]))
+    if isinstance(data, MOSDataset) and grouped:
+        title = f"Agreement within groups ({len(set(data.groups))} groups in the dataset)"
+        _print_table(_table(title, rows, ("judge", *GROUPED_COLUMNS)))
+        out.print(GROUPED_NOTE, style="dim")
     out.print(f"table.md, table.csv, table.json, plots and index.html in {out_dir}")
+
+
+_WANTED = (
+    "judge",
+    "n",
+    "pairs",
+    "groups",
+    "abstained",
+    "SRCC",
+    "PLCC",
+    "RMSE",
+    "fit",
+    "accuracy",
+    "position_consistency",
+    "top1_agreement",
+    "vote_share",
+    "seconds",
+    "images_per_s",
+)
+
+
+def _cell(value: object) -> str:
+    """A table cell; an estimate ``0.812 [0.700, 0.900]`` puts its CI on a second line."""
+    if value is None:
+        return "-"
+    text = str(value)
+    return text.replace(" [", "\n[", 1) if text[:1] in "+-0123456789" and " [" in text else text
+
+
+def _print_table(table: Table) -> None:
+    """Print at the table's natural width when the output is not a terminal (a file or a pipe has no
+    width to fit), so that no column is squeezed; a terminal gets the table fitted to its width."""
+    from rich.measure import Measurement
+
+    if out.is_terminal:
+        out.print(table)
+        return
+    natural = Measurement.get(out, out.options.update_width(1000), table).maximum
+    width = out.width
+    out.width = max(width, natural)  # Console.print never prints wider than the console
+    try:
+        out.print(table)
+    finally:
+        out.width = width
+
+
+def _table(title: str, rows: list[dict[str, Any]], wanted: Sequence[str]) -> Table:
+    """The ``wanted`` columns that some row fills; numbers never wrap, judge specs fold."""
+    columns = [c for c in wanted if any(row.get(c) is not None for row in rows)]
+    table = Table(title=title)
+    for col in columns:
+        if col == "judge":
+            table.add_column(col, overflow="fold", min_width=8)
+        else:
+            table.add_column(col, no_wrap=True, justify="right" if col != "fit" else "left")
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    return table
