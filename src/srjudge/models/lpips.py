@@ -10,6 +10,7 @@ heads. The heads come from the LPIPS v0.1 files (``alex.pth``, ``vgg.pth``) whos
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -26,6 +27,7 @@ from srjudge.models.backbones import (
     FeatureExtractor,
     VGG16Features,
     load_backbone_weights,
+    set_backbone_state,
 )
 from srjudge.models.checkpoints import check_state_dict, load_state_dict_file
 from srjudge.models.files import LPIPS_HEADS_URL, LPIPS_HEADS_WHEEL, TORCHVISION_FILES
@@ -109,8 +111,14 @@ class LPIPS(nn.Module):
 
     def load_heads(self, path: str | os.PathLike[str], *, hint: str = "") -> None:
         """Load the linear heads from an LPIPS v0.1 file (``lin<l>.model.1.weight``)."""
+        state = load_state_dict_file(path, what=f"LPIPS {self.net} heads", hint=hint)
+        self.set_heads(state, source=path, hint=hint)
+
+    def set_heads(
+        self, state: Mapping[str, torch.Tensor], *, source: str | os.PathLike[str], hint: str = ""
+    ) -> None:
+        """Copy LPIPS v0.1 heads (``lin<l>.model.1.weight``) from a state dict; ``source`` names it."""
         what = f"LPIPS {self.net} heads"
-        state = load_state_dict_file(path, what=what, hint=hint)
         other: LpipsNet = "vgg" if self.net == "alex" else "alex"
         other_channels = VGG16_TAP_CHANNELS if other == "vgg" else ALEXNET_TAP_CHANNELS
         mismatch = all(
@@ -121,7 +129,7 @@ class LPIPS(nn.Module):
         heads = check_state_dict(
             state,
             self.expected_head_keys(),
-            path=path,
+            path=source,
             what=what,
             hint=(extra + " " + hint).strip() if mismatch else hint,
         )
@@ -133,26 +141,37 @@ class LPIPS(nn.Module):
 
 def load_lpips(
     net: LpipsNet,
-    backbone: str | os.PathLike[str],
-    heads: str | os.PathLike[str],
+    backbone: str | os.PathLike[str] | None = None,
+    heads: str | os.PathLike[str] | None = None,
     *,
     device: str = "cpu",
 ) -> LPIPS:
-    """Build LPIPS for ``net`` from a torchvision backbone checkpoint and an LPIPS v0.1 heads file."""
+    """Build LPIPS for ``net`` from a torchvision backbone checkpoint and an LPIPS v0.1 heads file.
+
+    A part given as ``None`` comes from the bundled weights (:mod:`srjudge.models.bundled`), which
+    raise :class:`~srjudge.errors.MissingWeightsError` with the install command when absent.
+    """
     if net not in NETS:
         raise SpecError(f"Unknown LPIPS net {net!r}: use one of {', '.join(NETS)}.")
     target = resolve_device(device)
     model = LPIPS(net)
     file, url = TORCHVISION_FILES[net]
-    load_backbone_weights(
-        model.backbone,
-        backbone,
-        what=f"LPIPS {net} backbone",
-        hint=f"LPIPS net={net} needs torchvision's ImageNet weights {file} ({url}).",
+    backbone_hint = f"LPIPS net={net} needs torchvision's ImageNet weights {file} ({url})."
+    heads_hint = (
+        f"LPIPS net={net} needs the v0.1 heads {net}.pth ({LPIPS_HEADS_URL.format(net=net)}; "
+        f"or {LPIPS_HEADS_WHEEL.format(net=net)})."
     )
-    model.load_heads(
-        heads,
-        hint=f"LPIPS net={net} needs the v0.1 heads {net}.pth ({LPIPS_HEADS_URL.format(net=net)}; "
-        f"or {LPIPS_HEADS_WHEEL.format(net=net)}).",
-    )
+    if backbone is not None:
+        load_backbone_weights(model.backbone, backbone, what=f"LPIPS {net} backbone", hint=backbone_hint)
+    if heads is not None:
+        model.load_heads(heads, hint=heads_hint)
+    if backbone is None or heads is None:
+        from srjudge.models import bundled
+
+        if backbone is None:
+            source, state = bundled.bundled_state(bundled.backbone_file(net))
+            set_backbone_state(model.backbone, state, source=source, what=f"LPIPS {net} backbone")
+        if heads is None:
+            source, state = bundled.bundled_state(bundled.lpips_heads_file(net))
+            model.set_heads(state, source=source)
     return model.to(target).eval()
