@@ -15,7 +15,8 @@ from srjudge.errors import SizeMismatchError, SpecError, SrjudgeError, UnknownNa
 from srjudge.images.resize import imresize
 from srjudge.judges import Verdict, create_judge, list_judges
 from srjudge.judges.base import decisive_terms, explain_pick, make_ranking
-from srjudge.judges.trust import block_steps, consensus_vetoes, detail_and_grid
+from srjudge.judges.trust import block_steps, consensus_vetoes
+from srjudge.metrics.noref import detail_and_grid
 from srjudge.provenance import Provenance
 from srjudge.sr import classical
 

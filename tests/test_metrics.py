@@ -143,6 +143,28 @@ def test_sharpness_and_noise(astronaut: np.ndarray) -> None:
     assert create_metric("noise")(flat) < 0.5
 
 
+def test_natural_detail_rewards_detail_not_grid_steps(
+    astronaut: np.ndarray, astronaut_lr: np.ndarray
+) -> None:
+    """No-reference detail: truth > bicubic > blurred; nearest-neighbour's steps are found and not counted."""
+    from srjudge.metrics.noref import natural_detail_value
+    from srjudge.sr import classical
+
+    metric = create_metric("natural-detail")
+    bicubic = classical.bicubic(astronaut_lr, 4)
+    blurred = np.stack([gaussian_filter(bicubic[..., c], 1.5) for c in range(3)], -1)
+    nearest = classical.nearest(astronaut_lr, 4)
+    assert metric(astronaut) > metric(bicubic) + 1.0 > metric(blurred) + 1.0 > metric(nearest) + 1.0
+    assert natural_detail_value(nearest)[2] in (2, 4, 8) and natural_detail_value(nearest)[1] > 10
+    assert natural_detail_value(astronaut)[2] == 0  # a photo carries no upscaling grid
+    # Doubling the fine-scale energy adds one: the value is in log2 units.
+    flat = np.full((64, 64, 3), 0.5, np.float32)
+    texture = np.random.default_rng(0).normal(0, 0.02, (64, 64, 1)).astype(np.float32)
+    one, two = metric(flat + texture), metric(flat + math.sqrt(2.0) * texture)
+    assert two - one == pytest.approx(1.0, abs=1e-3)
+    assert create_metric("detail").info.name == "natural-detail"
+
+
 def test_metric_metadata_and_scores() -> None:
     infos = {m.name: m for m in list_metrics()}
     assert {

@@ -65,7 +65,7 @@ from srjudge.judges.base import CandidateSetJudge, Judge, Verdict
 from srjudge.judges.registry import register_judge
 from srjudge.metrics.fullref import psnr_value
 from srjudge.metrics.lrref import downsample_to_lr
-from srjudge.metrics.noref import noise_sigma_value
+from srjudge.metrics.noref import detail_and_grid, noise_sigma_value
 from srjudge.spec import Spec, coerce_options
 
 DEFAULT_WEIGHTS = {"grid": 0.5, "blocks": 1.0, "noise": 1.5, "consistency": 0.5}
@@ -102,32 +102,6 @@ def _excess(value: float, baseline: float) -> float:
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
-
-
-def phase_energies(gray: np.ndarray, period: int) -> np.ndarray:
-    """Mean squared one-pixel difference at each phase of a grid of the given period (both axes)."""
-    out = np.zeros(max(period, 1))
-    for axis in (0, 1):
-        diff = np.diff(gray, axis=axis) ** 2
-        phase = np.arange(diff.shape[axis]) % max(period, 1)
-        for k in range(out.size):
-            out[k] += float(np.take(diff, np.flatnonzero(phase == k), axis=axis).mean())
-    return out / 2.0
-
-
-def detail_and_grid(gray: np.ndarray, scale: int) -> tuple[float, float]:
-    """(fine-scale energy off the grid's dominant phase, log2 dominance of that phase).
-
-    An upscale by ``scale`` that replicates pixels puts every step on one phase of a ``scale``-periodic
-    grid; natural detail spreads over all phases. Leaving the dominant phase out makes the energy
-    blind to grid steps, and the dominance measures them.
-    """
-    energies = phase_energies(gray, scale) + 1e-12
-    if scale < 2:
-        return float(energies.mean()), 0.0
-    strongest = int(np.argmax(energies))
-    others = np.delete(energies, strongest)
-    return float(others.mean()), float(np.log2(energies[strongest] / np.median(others)))
 
 
 def lowpass_lr_psnr(image: np.ndarray, lr: np.ndarray, sigma: float = 1.0) -> float:
