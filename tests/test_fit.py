@@ -153,11 +153,17 @@ def test_fit_command_writes_a_judge_and_a_cv_table(tmp_path: Path) -> None:
 
     csv_path = _mos_dataset(tmp_path)
     out = tmp_path / "fitted.json"
-    result = CliRunner().invoke(
-        app,
-        ["fit", str(csv_path), "-j", "trust;lr-psnr", "-o", str(out), "--folds", "3", "--bootstrap", "100"],
-    )
+    args = ["fit", str(csv_path), "-j", "trust;lr-psnr", "-o", str(out), "--folds", "3", "--bootstrap", "100"]
+    args += ["--cache", str(tmp_path / "features")]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    cached = sorted(p.name for p in (tmp_path / "features").iterdir())
+    assert len(cached) == 2 and all(name.endswith(".jsonl") for name in cached)
+    before = {p: p.read_text() for p in (tmp_path / "features").iterdir()}
+    first_weights = json.loads(out.read_text())["weights"]
+    again = CliRunner().invoke(app, args)  # every set is in the cache: nothing is scored or appended
+    assert again.exit_code == 0 and {p: p.read_text() for p in before} == before
+    assert json.loads(out.read_text())["weights"] == first_weights
     assert "fitted (cross-validated)" in result.output and "within-group pairwise accuracy" in result.output
     doc = json.loads(out.read_text())
     assert doc["schema"] == "srjudge.fitted/1" and doc["training"]["folds"] == 3

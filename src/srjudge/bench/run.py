@@ -29,7 +29,8 @@ from srjudge.judges.base import Judge, Verdict
 Progress = Callable[[str, int, int], None]
 
 
-def _slug(spec: str) -> str:
+def judge_slug(spec: str) -> str:
+    """A file-name-safe, collision-free name for a judge spec."""
     return re.sub(r"[^A-Za-z0-9.+=-]+", "_", spec)[:80] + "-" + hashlib.sha256(spec.encode()).hexdigest()[:8]
 
 
@@ -113,7 +114,7 @@ def run_judge(
 ) -> JudgeResult:
     """Score every item ``repeats`` times (streamed, resumable) and time it."""
     config_hash = judge.provenance().config_hash
-    scores = ScoreFile(out_dir / "scores" / f"{_slug(judge.spec)}.jsonl", config_hash)
+    scores = ScoreFile(out_dir / "scores" / f"{judge_slug(judge.spec)}.jsonl", config_hash)
     result = JudgeResult(judge.spec, config_hash)
     started = time.perf_counter()
     try:

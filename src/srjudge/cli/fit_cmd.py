@@ -36,6 +36,10 @@ def fit_cmd(
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="Bootstrap resamples for the 95 % CIs.")
     ] = 1000,
+    cache: Annotated[
+        Path,
+        typer.Option("--cache", help="Folder of streamed judge features: a re-run scores nothing twice."),
+    ] = Path("srjudge-out/fit-features"),
 ) -> None:
     """Fit a small regularised model over judges' outputs to your raters; writes a `fitted:PATH` judge."""
     from srjudge.bench.datasets import load_dataset
@@ -54,7 +58,10 @@ def fit_cmd(
     with _progress() as progress:
         task = progress.add_task("scoring", total=None)
         table = extract_features(
-            data, the_judges, progress=lambda done, total: progress.update(task, completed=done, total=total)
+            data,
+            the_judges,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            cache_dir=cache,
         )
     result = fit_judge(table, [j.spec for j in the_judges], folds=folds, seed=seed, l2=l2)
     result.cv = cv_report(table, result, [j.spec for j in the_judges], n_boot=bootstrap, seed=seed)

@@ -17,6 +17,7 @@ on all data and written as a judge file (JSON) that works as ``fitted:PATH``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -28,9 +29,11 @@ import numpy as np
 from scipy.optimize import minimize
 
 from srjudge.bench.datasets import BestOfNDataset, Dataset, MOSDataset, PairwiseDataset
+from srjudge.bench.run import ScoreFile, judge_slug
 from srjudge.errors import SrjudgeError
 from srjudge.images.io import load_image
 from srjudge.judges.base import Judge, Verdict
+from srjudge.provenance import file_sha256
 
 FITTED_SCHEMA = "srjudge.fitted/1"
 ModelKind = Literal["pairwise-logistic", "ridge"]
@@ -64,33 +67,71 @@ CandidateSet = tuple[Sequence[Path], Path | None, Path | None]
 """Images judged together, their LR input and (ungrouped MOS only) their HR reference."""
 
 
+def _set_key(candidate_set: CandidateSet) -> str:
+    """Cache key of a candidate set: its files' paths and contents (an image changed in place is new)."""
+    images, lr, hr = candidate_set
+    parts = [f"{p}:{file_sha256(p)}" for p in images]
+    parts += [f"lr={lr}:{file_sha256(lr)}" if lr else "lr=", f"hr={hr}:{file_sha256(hr)}" if hr else "hr="]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def _score_sets(
     sets: Sequence[CandidateSet],
     judges: Sequence[Judge],
     progress: Progress | None,
+    cache_dir: Path | None,
 ) -> list[list[dict[str, float]]]:
-    """Features of every image of every candidate set (judged together, as select would)."""
+    """Features of every image of every candidate set (judged together, as select would).
+
+    With ``cache_dir``, each judge's features per set are streamed to a JSONL file (keyed by the
+    judge's configuration and the files' contents), so an interrupted or repeated fit scores nothing twice.
+    """
+    files = {
+        j.spec: ScoreFile(cache_dir / f"{judge_slug(j.spec)}.jsonl", j.provenance().config_hash)
+        for j in judges
+        if cache_dir is not None
+    }
     out = []
-    for done, (images, lr_path, hr_path) in enumerate(sets):
-        lr = load_image(lr_path) if lr_path is not None else None
-        hr = load_image(hr_path) if hr_path is not None else None
-        arrays = [load_image(p) for p in images]
-        feats: list[dict[str, float]] = [{} for _ in arrays]
-        for judge in judges:
-            try:
-                verdicts = judge.score_many(arrays, lr=lr, hr=hr)
-            except SrjudgeError:
-                continue  # the judge cannot score this set: its features are missing (NaN)
-            for f, v in zip(feats, verdicts, strict=True):
-                f.update(verdict_features(judge.spec, v))
-        out.append(feats)
-        if progress is not None:
-            progress(done + 1, len(sets))
+    try:
+        for done, candidate_set in enumerate(sets):
+            images, lr_path, hr_path = candidate_set
+            key = _set_key(candidate_set) if files else ""
+            loaded: tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None] | None = None
+            feats: list[dict[str, float]] = [{} for _ in images]
+            for judge in judges:
+                cached = files[judge.spec].get(key) if files else None
+                if cached is None:
+                    if loaded is None:
+                        loaded = (
+                            [load_image(p) for p in images],
+                            load_image(lr_path) if lr_path is not None else None,
+                            load_image(hr_path) if hr_path is not None else None,
+                        )
+                    arrays, lr, hr = loaded
+                    try:
+                        verdicts = judge.score_many(arrays, lr=lr, hr=hr)
+                        cached = {"features": [verdict_features(judge.spec, v) for v in verdicts]}
+                    except SrjudgeError as exc:  # the judge cannot score this set: its features are missing
+                        cached = {"features": [{} for _ in images], "error": str(exc)}
+                    if files:
+                        files[judge.spec].put(key, cached)
+                for f, values in zip(feats, cached["features"], strict=True):
+                    f.update(values)
+            out.append(feats)
+            if progress is not None:
+                progress(done + 1, len(sets))
+    finally:
+        for handle in files.values():
+            handle.close()
     return out
 
 
 def extract_features(
-    dataset: Dataset, judges: Sequence[Judge], *, progress: Progress | None = None
+    dataset: Dataset,
+    judges: Sequence[Judge],
+    *,
+    progress: Progress | None = None,
+    cache_dir: Path | None = None,
 ) -> FeatureTable:
     """Run the input judges over a bench dataset and lay out what the model is fitted on."""
     rows: list[dict[str, float]] = []
@@ -115,7 +156,7 @@ def extract_features(
                 )
             else:
                 sets.append((images, first.lr, None))
-        scored = _score_sets(sets, judges, progress)
+        scored = _score_sets(sets, judges, progress, cache_dir)
         order = [i for key in keys for i in by_set[key]]
         flat = [f for feats in scored for f in feats]
         rows = [{} for _ in dataset.items]
@@ -136,7 +177,7 @@ def extract_features(
                             pairs.append((i, j, 1.0 if sign * (mos[i] - mos[j]) > 0 else 0.0, 1.0))
     elif isinstance(dataset, PairwiseDataset):
         pair_sets: list[CandidateSet] = [([p.a, p.b], p.lr, None) for p in dataset.items]
-        scored = _score_sets(pair_sets, judges, progress)
+        scored = _score_sets(pair_sets, judges, progress, cache_dir)
         for index, (pair, (fa, fb)) in enumerate(zip(dataset.items, scored, strict=True)):
             rows += [fa, fb]
             unit = str(pair.lr) if pair.lr else f"pair{index}"
@@ -147,7 +188,7 @@ def extract_features(
     else:
         assert isinstance(dataset, BestOfNDataset)
         bon_sets: list[CandidateSet] = [(list(c.candidates), c.lr, None) for c in dataset.groups]
-        scored = _score_sets(bon_sets, judges, progress)
+        scored = _score_sets(bon_sets, judges, progress, cache_dir)
         for choice, feats in zip(dataset.groups, scored, strict=True):
             base = len(rows)
             rows += feats
