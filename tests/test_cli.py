@@ -147,7 +147,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
             assert (folder / name).is_file(), name
         names = [Path(c["path"]).stem for c in photo["ranking"]["candidates"]]
         assert len(names) == 8 and {"realesrgan-x4plus", "realesrgan-animevideo", "nearest"} <= set(names)
-        assert names.index("nearest") >= 4, names  # blocky output never near the top
+        assert names.index("nearest") == 7, names  # blocky output last
+        assert names[0].startswith("realesrgan"), names  # the most detailed model output wins
+        assert photo["selection"]["why"].startswith("detail +"), photo["selection"]["why"]
         assert photo["selection"]["schema"] == "srjudge.selection/1"
         assert photo["audit"]["decision"] in {
             "accept",
@@ -157,7 +159,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         }
 
     assert "ranked by trust" in result.stdout and "index.html" in result.stdout
+    assert result.stdout.count("why #1 beat #2: detail +") == 3
     html = tmp_path / "demo" / "report" / "index.html"
+    assert html.read_text().count("Why it beat the runner-up: detail +") == 3
     assert console_errors(html) == []
     assert "realesrgan-x4plus.png" in html.read_text()
 

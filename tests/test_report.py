@@ -185,6 +185,7 @@ def _item(index: int, root: Path) -> ReportItem:
         candidates=candidates,
         fused=FusedEntry(fused, 0.93, tuple(names[:3]), "mean of top 3"),
         audit=audit,
+        why="detail +1.20 <script>x()</script> (over b.png)",
     )
 
 
@@ -234,6 +235,7 @@ def test_report_escapes_user_and_model_text(written: Path) -> None:
     assert "face &lt;script&gt;alert(&#x27;item&#x27;)&lt;/script&gt; &amp; co" in text
     assert "&lt;img src=x onerror=alert(1)&gt; &amp; sharp" in text
     assert "&lt;/code&gt;&lt;script&gt;bad()&lt;/script&gt;" in text
+    assert "Why it beat the runner-up: detail +1.20 &lt;script&gt;x()&lt;/script&gt; (over b.png)" in text
     assert "Report &lt;test&gt; &amp; friends" in text and "fake:&lt;judge&gt;" in text
     assert 'title="cand &lt;b&gt;bold &amp; &lt;script&gt;x.png"' in text  # the candidate card
 

@@ -45,6 +45,13 @@ DEMO_BACKENDS = ("bicubic", "lanczos", "realesrgan", "realesrgan:animevideo")
 REPORT_SCHEMA = "srjudge.demo/1"
 
 
+def _why(result: RankResult) -> str:
+    """"detail +2.16; ... (over bicubic.png)": the deciding terms, naming the runner-up."""
+    why = result.ranking.why_first()
+    ranked = [item for item in result.ranking.items if item.rank is not None]
+    return f"{why} (over {Path(result.paths[ranked[1].index]).name})" if why else ""
+
+
 def bundled_photo(name: str, size: int = 256) -> np.ndarray:
     """A centre crop of one of scikit-image's bundled photos (shipped in its wheel), as float RGB."""
     from skimage import data
@@ -175,6 +182,7 @@ def run_demo(
                 hr=hr,
                 candidates=candidates_from_ranking(result, images, tws=list(selection.tws_candidates)),
                 chosen=Path(result.best_path()).name,
+                why=_why(result),
                 fused=FusedEntry(
                     image=selection.fused,
                     tws=selection.tws_fused,

@@ -123,6 +123,9 @@ def select_cmd(
         f"chosen: {candidates[selection.chosen]} (TWS {selection.tws_candidates[selection.chosen]:.3f}); "
         f"fused top {len(selection.top_k)} by {fuse}: TWS {selection.tws_fused:.3f}"
     )
+    why = selection.result.ranking.why_first()
+    if why:
+        out.print(f"why it beat the runner-up: {why}")
     out.print(f"wrote {out_dir / 'selection.json'}, chosen.png, fused.png")
 
 

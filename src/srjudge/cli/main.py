@@ -161,6 +161,9 @@ def rank_cmd(
     for c in result.to_dict()["candidates"]:
         table.add_row(str(c["rank"] or "-"), c["path"], _fmt(c["score"], 3), ", ".join(c["tags"]) or "-")
     out.print(table)
+    why = result.ranking.why_first()
+    if why:
+        out.print(f"why #1 beat #2: {why}")
 
 
 def _print_summary(judge: object) -> None:
@@ -282,6 +285,9 @@ def demo_cmd(
                 f"{ref['ssim']:.4f}",
             )
         out.print(table)
+        why = item.result.ranking.why_first()
+        if why:
+            out.print(f"why #1 beat #2: {why}")
     out.print("* the HR photo is a check the judge never sees.")
     out.print(f"Open the report: {out_dir / 'report' / 'index.html'}")
     out.print(f"JSON: {out_dir / 'report.json'}; per photo: best.png, fused.png, selection.json, audit/")

@@ -114,6 +114,11 @@ class Ranking:
     def order(self) -> list[int]:
         return [item.index for item in self.items]
 
+    def why_first(self) -> str:
+        """Why rank 1 beat rank 2 (:func:`explain_pick`); empty with fewer than two ranked candidates."""
+        ranked = [item for item in self.items if item.rank is not None]
+        return explain_pick(ranked[0].verdict, ranked[1].verdict) if len(ranked) >= 2 else ""
+
 
 @dataclass(frozen=True)
 class Comparison:

@@ -121,6 +121,8 @@ class ReportItem:
     chosen: str | None = None
     fused: FusedEntry | None = None
     audit: AuditSection | None = None
+    why: str = ""
+    """Why the chosen candidate beat the runner-up (the judge's deciding terms), when it can say."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "candidates", tuple(self.candidates))
@@ -443,6 +445,7 @@ def _item_html(index: int, item: ReportItem, images: _Images) -> str:
     parts = [
         f'<section class="item" id="{prefix}"><h2>{_e(item.name)}</h2>',
         f'<p class="chosen-line">{chosen_text}</p>',
+        f'<p class="meta why">Why it beat the runner-up: {_e(item.why)}</p>' if item.why else "",
         f'<div class="grid refs">{"".join(refs)}</div>',
         f"<h3>Candidates ({len(ordered)}), best first</h3>",
         f'<div class="grid">{"".join(cards)}</div>',

@@ -41,6 +41,7 @@ class Selection:
             "schema": SELECTION_SCHEMA,
             "chosen": {"index": self.chosen, "path": self.result.paths[self.chosen]},
             "top_k": [{"index": i, "path": self.result.paths[i]} for i in self.top_k],
+            "why": self.result.ranking.why_first(),
             "fuse": self.fuse_method,
             "validation": {
                 "judge": self.tws_judge,
