@@ -15,6 +15,7 @@ import srjudge.cli.testbed_cmd  # noqa: F401  (registers `srjudge testbed`)
 from srjudge.cli.common import app
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.images.io import load_image
+from srjudge.spec import iter_specs
 from srjudge.testbed.experiment import (
     CandidateCache,
     ExperimentConfig,
@@ -24,7 +25,6 @@ from srjudge.testbed.experiment import (
     _Item,
     candidate_measures,
     ensure_candidates,
-    iter_specs,
     judge_measures,
     oracle_measures,
     outcome,

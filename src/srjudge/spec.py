@@ -6,7 +6,7 @@ A single leading item without ``=`` is the positional argument (a path or a back
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,3 +77,10 @@ def coerce_options(spec: Spec, schema: Mapping[str, type], *, kind: str) -> dict
                 f"Option {key}={raw!r} for {kind} {spec.name!r} is not a valid {typ.__name__}."
             ) from None
     return out
+
+
+def iter_specs(text: str) -> Iterator[str]:
+    """Judge or backend specs from one option: comma-separated, or ';'-separated when specs hold commas."""
+    for part in text.split(";") if ";" in text else text.split(","):
+        if part.strip():
+            yield part.strip()

@@ -42,6 +42,7 @@ def bench_cmd(
     from srjudge.bench.evaluate import GROUPED_COLUMNS, GROUPED_NOTE, run_bench
     from srjudge.errors import SrjudgeError
     from srjudge.judges import create_judge
+    from srjudge.spec import iter_specs
 
     if (dataset is None) == (synthetic is None):
         raise SrjudgeError("Give exactly one of --dataset PATH or --synthetic mos|pairwise|best-of-n.")
@@ -52,8 +53,7 @@ def bench_cmd(
         err.print(f"SYNTHETIC {synthetic} dataset generated in {dataset} (not human opinion)")
     assert dataset is not None
     data = load_dataset(dataset)
-    specs = [s.strip() for s in (judges.split(";") if ";" in judges else judges.split(",")) if s.strip()]
-    the_judges = [create_judge(s) for s in specs]
+    the_judges = [create_judge(s) for s in iter_specs(judges)]
     with _progress() as progress:
         task = progress.add_task("bench", total=None)
         rows = run_bench(

@@ -46,6 +46,7 @@ def fit_cmd(
     from srjudge.errors import SrjudgeError
     from srjudge.judges import create_judge
     from srjudge.provenance import file_sha256
+    from srjudge.spec import iter_specs
     from srjudge.train.fit import cv_report, extract_features, fit_judge, judge_file
 
     if folds < 2:
@@ -53,8 +54,7 @@ def fit_cmd(
     if out_path.exists() and out_path.is_dir():
         raise SrjudgeError(f"--out {out_path} is a folder; give the path of the JSON file to write.")
     data = load_dataset(dataset)
-    specs = [s.strip() for s in (judges.split(";") if ";" in judges else judges.split(",")) if s.strip()]
-    the_judges = [create_judge(s) for s in specs]
+    the_judges = [create_judge(s) for s in iter_specs(judges)]
     with _progress() as progress:
         task = progress.add_task("scoring", total=None)
         table = extract_features(

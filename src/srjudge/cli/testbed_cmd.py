@@ -116,7 +116,8 @@ def run_cmd(
     ] = Path("srjudge-out/testbed-run"),
 ) -> None:
     """Candidates, referee readings, every judge's picks, measures with CIs, plots and index.html."""
-    from srjudge.testbed.experiment import ExperimentConfig, iter_specs, run_experiment
+    from srjudge.spec import iter_specs
+    from srjudge.testbed.experiment import ExperimentConfig, run_experiment
     from srjudge.testbed.report import terminal_table, write_outputs
 
     config = ExperimentConfig(

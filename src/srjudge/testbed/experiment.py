@@ -31,7 +31,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -1266,10 +1266,3 @@ def _ensure_readings(
         return facts
     finally:
         store.close()
-
-
-def iter_specs(text: str) -> Iterator[str]:
-    """Judge or backend specs from one option: comma-separated, or ';'-separated when specs hold commas."""
-    for part in text.split(";") if ";" in text else text.split(","):
-        if part.strip():
-            yield part.strip()
