@@ -26,12 +26,12 @@ def fit_cmd(
             help="Input judges; their scores and components are the features. "
             "';' between specs that contain commas.",
         ),
-    ] = "trust;niqe;brisque;lr-psnr;tws",
+    ] = "trust;natural-detail;niqe;brisque;lr-psnr",
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Judge file to write (JSON).")] = Path(
         "srjudge-out/fitted.json"
     ),
     folds: Annotated[int, typer.Option("--folds", help="Grouped cross-validation folds.")] = 5,
-    l2: Annotated[float, typer.Option("--l2", help="L2 penalty on the standardised weights.")] = 0.1,
+    l2: Annotated[float, typer.Option("--l2", help="L2 penalty on the standardised weights.")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold split and the bootstrap.")] = 0,
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="Bootstrap resamples for the 95 % CIs.")

@@ -331,7 +331,7 @@ def fit_judge(
     *,
     folds: int = 5,
     seed: int = 0,
-    l2: float = 0.1,
+    l2: float = 1.0,
     features: Sequence[str] | None = None,
 ) -> FitResult:
     """Grouped k-fold CV predictions and a final model fitted on all usable images."""
