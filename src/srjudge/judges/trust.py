@@ -26,10 +26,11 @@ quality Q (in octaves of detail energy)::
   candidate downsampled and of the LR: it ignores the noise and JPEG blocks a restoration model
   rightly removes and keeps what the LR says about content. Below ``lr_floor`` (20 dB) the
   candidate contradicts its input and is vetoed (``lr-contradiction``).
-- veto, consensus: among >= 3 candidates, one whose structure (SSIM's correlation term at twice the
-  LR resolution, only where the candidates' median shows structure) departs from the median far
-  more than the others' is a likely semantic hallucination (a 3 that became an 8): score halved,
-  tag ``semantic-outlier``.
+- veto, consensus: among >= 3 candidates, one with a coherent region whose structure (SSIM's
+  correlation term at twice the LR resolution, smoothed) departs from the candidates' median far more
+  than the rest of it does, and far more than the other candidates', is a likely semantic
+  hallucination (a 3 that became an 8): score halved, tag ``semantic-outlier``. Texture a
+  generative model invents differs a little everywhere and is not an outlier for that.
 
 Weights default to w_grid 0.5, w_blocks 1, w_noise 1.5, w_consistency 0.5 (``trust:w_grid=1``).
 Each verdict carries ``contributions`` (the signed terms of Q), so a ranking can say which terms
@@ -94,10 +95,6 @@ class TrustFeatures:
     noise_excess: float
     lr_consistency: float
     overshoot: float
-
-
-def _excess(value: float, baseline: float) -> float:
-    return max(0.0, value - baseline)
 
 
 def _sigmoid(x: float) -> float:
@@ -279,7 +276,7 @@ class TrustJudge(CandidateSetJudge):
         out = []
         for image in images:
             gray = rgb_to_gray(image)
-            jpeg = _excess(block_steps(gray, JPEG_BLOCK * scale), ref_jpeg) if scale > 1 else 0.0
+            jpeg = max(0.0, block_steps(gray, JPEG_BLOCK * scale) - ref_jpeg) if scale > 1 else 0.0
             energy, grid = detail_and_grid(gray, scale)
             detail = math.log2(max(energy, 1e-12) / max(ref_energy, 1e-12))
             out.append(
@@ -331,8 +328,7 @@ class TrustJudge(CandidateSetJudge):
             quality = sum(contributions.values())
             value = _sigmoid(quality) * (VETO_FACTOR if outlier or read_veto or contradiction else 1.0)
             tags = _tags(f, outlier=outlier, read_veto=read_veto, contradiction=contradiction)
-            rationale = _rationale(f, contributions, dist, outlier=outlier, contradiction=contradiction)
-            rationale += f" (floor {self.lr_floor:g} dB)" if contradiction else ""
+            rationale = _rationale(f, contributions, dist, outlier=outlier, floor=self.lr_floor)
             if read is not None:
                 rationale += f"; read-out: {read.rationale}"
                 if read.raw is None:
@@ -378,7 +374,7 @@ def _tags(f: TrustFeatures, *, outlier: bool, read_veto: bool, contradiction: bo
 
 
 def _rationale(
-    f: TrustFeatures, contributions: dict[str, float], dist: float, *, outlier: bool, contradiction: bool
+    f: TrustFeatures, contributions: dict[str, float], dist: float, *, outlier: bool, floor: float
 ) -> str:
     parts = [f"detail {f.detail:+.2f} octaves vs bicubic"]
     parts += [f"{k} {v:+.2f}" for k, v in contributions.items() if k != "detail" and abs(v) >= 0.005]
@@ -386,8 +382,8 @@ def _rationale(
     text = "; ".join(parts)
     if outlier:
         text += f"; structure disagrees with the other candidates (distance {dist:.2f}): score halved"
-    if contradiction:
-        text += "; contradicts its LR input: score halved"
+    if f.lr_consistency < floor:
+        text += f"; contradicts its LR input (below {floor:g} dB): score halved"
     return text
 
 
