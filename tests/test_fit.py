@@ -126,6 +126,15 @@ def test_fitted_judge_round_trips_through_its_file(tmp_path: Path) -> None:
     assert all(0 <= (v.score or -1) <= 100 and v.contributions for v in verdicts)
     best = max(range(len(items)), key=lambda k: verdicts[k].score or -1)
     assert items[best].image.name == "chelsea_truth.png"
+    # The same file works wherever a judge spec does: select (with its "why") and bench.
+    from srjudge.bench.evaluate import run_bench
+    from srjudge.select.selection import select_best
+
+    selection = select_best(images, [i.image.name for i in items], judge, lr=load_image(items[0].lr))  # type: ignore[arg-type]
+    assert selection.result.paths[selection.chosen] == "chelsea_truth.png"
+    assert selection.to_dict()["why"]  # decided by named fitted terms
+    rows = run_bench(data, [judge], tmp_path / "bench", n_boot=50, plots=False)
+    assert rows[0]["judge"] == f"fitted:{path}" and rows[0]["abstained"] == 0
 
 
 def test_fitted_judge_rejects_bad_files(tmp_path: Path) -> None:
