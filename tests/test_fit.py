@@ -78,6 +78,19 @@ def test_cross_validated_fit_beats_its_weaker_inputs() -> None:
     assert fitted["low"] <= fitted["value"] <= fitted["high"] and fitted["groups"] == 12
 
 
+def test_ungrouped_mos_fits_ridge_and_is_measured_by_srcc() -> None:
+    grouped = _synthetic_table()
+    table = FeatureTable(
+        grouped.names, grouped.values, tuple(f"item{i}" for i in range(60)), (), grouped.mos, True
+    )
+    result = fit_judge(table, ["a"], folds=5, seed=0, l2=0.01)
+    assert result.model.kind == "ridge" and result.target_range is not None
+    raw_units = result.model.weights / result.model.std  # MOS = good - 0.5 bad + noise
+    assert raw_units[0] == pytest.approx(1.0, abs=0.05) and raw_units[1] == pytest.approx(-0.5, abs=0.05)
+    measured = evaluate_predictions(table, result.cv_predictions, n_boot=100, seed=0)
+    assert measured["measure"] == "SRCC" and measured["value"] > 0.95
+
+
 def _mos_dataset(tmp: Path) -> Path:
     """Three photos x five outputs; 'people' prefer real detail and punish blur and blocks."""
     from srjudge.demo import bundled_photo
