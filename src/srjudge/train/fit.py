@@ -64,7 +64,7 @@ def verdict_features(spec: str, verdict: Verdict) -> dict[str, float]:
 
 
 CandidateSet = tuple[Sequence[Path], Path | None, Path | None]
-"""Images judged together, their LR input and (ungrouped MOS only) their HR reference."""
+"""Images judged together, their LR input and their HR reference (MOS data that names one)."""
 
 
 def _set_key(candidate_set: CandidateSet) -> str:
@@ -154,8 +154,9 @@ def extract_features(
                 sets.extend(
                     ([dataset.items[i].image], dataset.items[i].lr, dataset.items[i].ref) for i in by_set[key]
                 )
-            else:
-                sets.append((images, first.lr, None))
+            else:  # a group is judged together; its HR goes along when every member names the same one
+                refs = {dataset.items[i].ref for i in by_set[key]}
+                sets.append((images, first.lr, refs.pop() if len(refs) == 1 else None))
         scored = _score_sets(sets, judges, progress, cache_dir)
         order = [i for key in keys for i in by_set[key]]
         flat = [f for feats in scored for f in feats]
