@@ -55,7 +55,9 @@ def test_judges_lists_metadata() -> None:
 def test_score_formats(candidates: Path) -> None:
     folder = str(candidates / "c")
     as_json = json.loads(
-        run("score", folder, "--judge", "psnr", "--hr", str(candidates / "hr.png"), "-f", "json").stdout
+        run(
+            "score", folder, "-j", "psnr", "--hr", str(candidates / "hr.png"), "--hr-for-all", "-f", "json"
+        ).stdout
     )
     assert as_json["schema"] == "srjudge.scores/1" and len(as_json["records"]) == 3
     by_name = {Path(r["path"]).stem: r for r in as_json["records"]}
@@ -68,7 +70,57 @@ def test_score_formats(candidates: Path) -> None:
     assert [Path(r["path"]).stem for r in rows] == ["bicubic", "nearest", "truth"]
     assert all(float(r["value"]) > 0 for r in rows)
     table = run("score", folder, "-j", "sharpness")
-    assert table.returncode == 0 and "nearest" in table.stdout
+    assert table.returncode == 0 and "nearest" in table.stdout and "mean over 3 images" in table.stdout
+    assert as_json["mean"]["scored"] == 3 and as_json["mean"]["infinite_values"] == 1  # truth vs itself
+
+
+def test_score_pairs_folders_by_name_and_refuses_one_hr_for_many(tmp_path: Path) -> None:
+    """pyiqa/BasicSR style: `score SR_DIR --hr HR_DIR` pairs by name and reports the mean."""
+    sr_dir, hr_dir, lr_dir = tmp_path / "sr", tmp_path / "hr", tmp_path / "lr"
+    psnr = {}
+    for photo in ("chelsea", "coffee"):
+        hr = bundled_photo(photo, size=128)
+        lr = q8(imresize(hr, 0.25))
+        sr = classical.bicubic(lr, 4)
+        save_png(sr_dir / f"{photo}.png", sr)
+        save_png(hr_dir / f"{photo}.png", hr)
+        save_png(lr_dir / f"{photo}x4.png", lr)
+        psnr[photo] = json.loads(
+            run(
+                "score",
+                str(sr_dir / f"{photo}.png"),
+                "-j",
+                "psnr",
+                "--hr",
+                str(hr_dir / f"{photo}.png"),
+                "-f",
+                "json",
+            ).stdout
+        )["records"][0]["raw"]
+    paired = json.loads(run("score", str(sr_dir), "-j", "psnr", "--hr", str(hr_dir), "-f", "json").stdout)
+    by_name = {Path(r["path"]).stem: r for r in paired["records"]}
+    assert {k: by_name[k]["raw"] for k in psnr} == psnr  # each SR image against its own HR
+    assert Path(by_name["coffee"]["hr"]).name == "coffee.png"
+    assert paired["mean"]["mean_value"] == pytest.approx(sum(psnr.values()) / 2)
+    table = run("score", str(sr_dir), "-j", "lr-psnr", "--lr", str(lr_dir), "--lr-pattern", "{stem}x4")
+    assert table.returncode == 0, table.stderr
+    assert "mean over 2 images" in table.stdout
+    one_for_many = run("score", str(sr_dir), "-j", "psnr", "--hr", str(hr_dir / "coffee.png"))
+    assert one_for_many.returncode == 2 and "--hr-for-all" in one_for_many.stderr
+    (hr_dir / "coffee.png").unlink()
+    unpaired = run("score", str(sr_dir), "-j", "psnr", "--hr", str(hr_dir))
+    assert unpaired.returncode == 2 and "no HR for 1: coffee.png" in unpaired.stderr
+    assert "Traceback" not in unpaired.stderr
+
+
+def test_version_and_rank_table_says_why(candidates: Path) -> None:
+    import srjudge
+
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"srjudge {srjudge.__version__}"
+    table = run("rank", str(candidates / "c"), "--lr", str(candidates / "lr.png"))
+    assert table.returncode == 0, table.stderr
+    assert "detail" in table.stdout and "why #1 beat #2: detail +" in table.stdout
 
 
 def test_rank_json_is_stable(candidates: Path, tmp_path: Path) -> None:
@@ -185,6 +237,8 @@ def test_generate_select_audit_commands(tmp_path: Path) -> None:
     assert "2 candidates for 1 LR input" in gen.stderr
     sel = run("select", "--folder", str(tmp_path / "gen"), "--top-k", "2", "--out", str(tmp_path / "sel"))
     assert sel.returncode == 0, sel.stderr
+    chosen_line = json.loads((tmp_path / "sel" / "coffee" / "selection.json").read_text())["chosen"]["path"]
+    assert f"coffee: {Path(chosen_line).name}" in sel.stdout  # says which, not only how many
     record = json.loads((tmp_path / "sel" / "coffee" / "selection.json").read_text())
     assert record["fuse"] == "median" and len(record["top_k"]) == 2
     resumed = run("select", "--folder", str(tmp_path / "gen"), "--top-k", "2", "--out", str(tmp_path / "sel"))

@@ -95,6 +95,10 @@ def select_cmd(
             f"{len(summary.done)} selected, {len(summary.skipped)} already done (resumed), "
             f"{len(summary.failed)} failed; results in {out_dir / 'selections.csv'}"
         )
+        for name, chosen in list(summary.chosen.items())[:20]:
+            out.print(f"{name}: {chosen}")
+        if len(summary.chosen) > 20:
+            out.print(f"... and {len(summary.chosen) - 20} more in {out_dir / 'selections.csv'}")
         for name, reason in summary.failed:
             err.print(f"[red]failed:[/] {name}: {reason}")
         if summary.failed:

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,24 @@ from rich.table import Table
 
 from srjudge.cli.common import RankFormat, ScoreFormat, _emit, _fmt, _progress, app, err, out
 from srjudge.errors import SrjudgeError
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import srjudge
+
+        out.print(f"srjudge {srjudge.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Judge super-resolution outputs: metrics, a trustworthiness score, VLM judges, benches."""
 
 
 @app.command("judges")
@@ -62,71 +80,102 @@ def score_cmd(
     judge: Annotated[
         str, typer.Option("--judge", "-j", help="Judge or metric spec, e.g. niqe, trust.")
     ] = "niqe",
-    lr: Annotated[Path | None, typer.Option("--lr", help="The LR input (LR-referenced judges).")] = None,
-    hr: Annotated[
-        Path | None, typer.Option("--hr", help="The HR reference (full-reference metrics).")
+    lr: Annotated[
+        Path | None,
+        typer.Option("--lr", help="The LR input: one file for every image, or a folder paired by name."),
     ] = None,
+    hr: Annotated[
+        Path | None,
+        typer.Option("--hr", help="The HR reference: a folder paired by name (one file: --hr-for-all)."),
+    ] = None,
+    hr_for_all: Annotated[
+        bool, typer.Option("--hr-for-all", help="Compare every image with the one --hr file.")
+    ] = False,
+    lr_pattern: Annotated[
+        str, typer.Option("--lr-pattern", help="LR name from the image's stem, e.g. '{stem}x4'.")
+    ] = "{stem}",
+    hr_pattern: Annotated[
+        str, typer.Option("--hr-pattern", help="HR name from the image's stem, e.g. '{stem}_HR'.")
+    ] = "{stem}",
     fmt: Annotated[ScoreFormat, typer.Option("--format", "-f", help="Output format.")] = ScoreFormat.table,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse larger images.")] = 100_000_000,
 ) -> None:
-    """Score images one by one: one record per image with path, value, score and tags."""
+    """Score images one by one: one record per image (with its paired LR/HR) and the mean."""
     from srjudge.images.io import expand_image_paths
     from srjudge.judges import create_judge
-    from srjudge.select.files import SCORES_SCHEMA, score_files
+    from srjudge.select.files import SCORES_SCHEMA, mean_score, pair_references, score_files
 
     paths = expand_image_paths(images, recursive=recursive)
     the_judge = create_judge(judge)
+    # One LR file for several images is the usual case (candidates of one input); one HR is not.
+    lr_paths = pair_references(paths, lr, what="LR", option="--lr", pattern=lr_pattern, one_for_all=True)
+    hr_paths = pair_references(
+        paths, hr, what="HR", option="--hr", pattern=hr_pattern, one_for_all=hr_for_all
+    )
     with _progress() as progress:
         task = progress.add_task(f"scoring with {the_judge.spec}", total=len(paths))
         records = score_files(
             paths,
             the_judge,
-            lr_path=lr,
-            hr_path=hr,
+            lr_paths=lr_paths,
+            hr_paths=hr_paths,
             max_pixels=max_pixels,
             progress=lambda done, total: progress.update(task, completed=done),
         )
     _print_summary(the_judge)
+    mean = mean_score(records)
     if fmt is ScoreFormat.json:
         payload = {
             "schema": SCORES_SCHEMA,
             "judge": the_judge.spec,
+            "mean": mean,
             "records": [r.to_dict() for r in records],
         }
         _emit(json.dumps(payload, indent=2), out_file)
     elif fmt is ScoreFormat.csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["path", "judge", "value", "score", "tags", "abstained", "rationale"])
+        writer.writerow(["path", "judge", "value", "score", "tags", "abstained", "rationale", "lr", "hr"])
         for r in records:
             d = r.to_dict()
-            writer.writerow(
-                [
-                    r.path,
-                    d["judge"],
-                    d["raw"],
-                    d["score"],
-                    ";".join(d["tags"]),
-                    d["abstained"],
-                    d["rationale"],
-                ]
-            )
+            verdict = [d["judge"], d["raw"], d["score"], ";".join(d["tags"]), d["abstained"], d["rationale"]]
+            writer.writerow([r.path, *verdict, r.lr or "", r.hr or ""])
         _emit(buffer.getvalue(), out_file)
     else:
+        paired = hr is not None and hr.is_dir()
         table = Table(title=f"judge: {the_judge.spec}")
-        for col in ("path", "value", "score", "tags"):
+        for col in ("path", *(["HR"] if paired else []), "value", "score", "tags"):
             table.add_column(col, overflow="fold")
         for r in records:
             d = r.to_dict()
-            table.add_row(r.path, _fmt(d["raw"]), _fmt(d["score"], 3), ", ".join(d["tags"]) or "-")
+            reason = f"abstained: {d['abstain_reason']}" if d["abstained"] else ", ".join(d["tags"]) or "-"
+            row = [r.path, *([Path(r.hr).name if r.hr else "-"] if paired else [])]
+            table.add_row(*row, _fmt(d["raw"]), _fmt(d["score"], 3), reason)
+        summary = _mean_line(mean)
         if out_file:
             with out_file.open("w") as handle:
-                Console(file=handle, width=160).print(table)
+                console = Console(file=handle, width=160)
+                console.print(table)
+                console.print(summary)
             err.print(f"wrote {out_file}")
         else:
             out.print(table)
+            out.print(summary)
+
+
+def _mean_line(mean: dict[str, Any]) -> str:
+    """pyiqa-style summary: the mean over the scored images, and what was left out."""
+    if not mean["scored"]:
+        return f"mean: none ({mean['abstained']} of {mean['n']} abstained)"
+    value, score = _fmt(mean["mean_value"]), _fmt(mean["mean_score"], 3)
+    text = f"mean over {mean['scored']} images: value {value}, score {score}"
+    if mean["abstained"]:
+        text += f" ({mean['abstained']} abstained)"
+    if mean["infinite_values"]:
+        text += f" ({mean['infinite_values']} infinite values left out of the mean value)"
+    return text
 
 
 @app.command("rank")
@@ -156,10 +205,11 @@ def rank_cmd(
         _emit(json.dumps(result.to_dict(), indent=2), out_file)
         return
     table = Table(title=f"ranking by {result.ranking.judge}" + (f" (LR: {lr})" if lr else ""))
-    for col in ("rank", "path", "score", "tags"):
+    for col in ("rank", "path", "score", "tags", "why"):
         table.add_column(col, overflow="fold")
     for c in result.to_dict()["candidates"]:
-        table.add_row(str(c["rank"] or "-"), c["path"], _fmt(c["score"], 3), ", ".join(c["tags"]) or "-")
+        why = f"abstained: {c['abstain_reason']}" if c["abstained"] else c["rationale"]
+        table.add_row(str(c["rank"] or "-"), c["path"], _fmt(c["score"], 3), ", ".join(c["tags"]) or "-", why)
     out.print(table)
     why = result.ranking.why_first()
     if why:

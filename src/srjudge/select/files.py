@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from srjudge.images.io import DEFAULT_MAX_PIXELS, load_image
+from srjudge.errors import SrjudgeError
+from srjudge.images.io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_image
 from srjudge.judges.base import Judge, Ranking, Verdict
 
 RANKING_SCHEMA = "srjudge.ranking/1"
@@ -26,30 +27,115 @@ Progress = Callable[[int, int], None]
 class ScoreRecord:
     path: str
     verdict: Verdict
+    lr: str | None = None
+    hr: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, **self.verdict.to_dict()}
+        return {"path": self.path, "lr": self.lr, "hr": self.hr, **self.verdict.to_dict()}
+
+
+def pair_references(
+    inputs: Sequence[Path],
+    reference: Path | None,
+    *,
+    what: str,
+    option: str,
+    pattern: str = "{stem}",
+    one_for_all: bool = False,
+) -> list[Path | None]:
+    """The reference (HR or LR) of each input: a folder pairs by name, a single file needs consent.
+
+    ``pattern`` names an input's reference from its stem, e.g. ``{stem}`` (the default: same name,
+    any image suffix) or ``{stem}x4`` (BasicSR's LR names). One file for several inputs is refused
+    unless ``one_for_all``: comparing a cat with an astronaut gives a number, not an answer.
+    """
+    if reference is None:
+        return [None] * len(inputs)
+    if reference.is_file():
+        if len(inputs) > 1 and not one_for_all:
+            raise SrjudgeError(
+                f"{option} {reference} is one file but {len(inputs)} images were given: pass a folder to "
+                f"pair them by name, or {option}-for-all to compare every image with this one file."
+            )
+        return [reference] * len(inputs)
+    if not reference.is_dir():
+        raise SrjudgeError(f"{option} {reference}: no such file or folder.")
+    if "{stem}" not in pattern:
+        raise SrjudgeError(f"The {what} name pattern {pattern!r} must contain {{stem}}, e.g. '{{stem}}x4'.")
+    by_name: dict[str, list[Path]] = {}
+    for file in reference.iterdir():
+        if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
+            by_name.setdefault(file.stem, []).append(file)
+    pairs: list[Path | None] = []
+    missing, ambiguous = [], []
+    for path in inputs:
+        name = pattern.format(stem=path.stem)
+        found = by_name.get(name, [])
+        if len(found) > 1:
+            ambiguous.append(f"{name} ({', '.join(f.name for f in sorted(found))})")
+        elif not found:
+            missing.append(f"{path.name} -> {name}.*")
+        pairs.append(found[0] if len(found) == 1 else None)
+    if missing or ambiguous:
+        lines = [f"{option} {reference}: cannot pair every image with its {what} by name ({pattern!r})."]
+        if missing:
+            more = " ..." if len(missing) > 10 else ""
+            lines.append(f"  no {what} for {len(missing)}: " + ", ".join(missing[:10]) + more)
+        if ambiguous:
+            lines.append("  several files for: " + ", ".join(ambiguous[:10]))
+        lines.append(f"  Rename the files, or give the pattern (e.g. --{what.lower()}-pattern '{{stem}}x4').")
+        raise SrjudgeError("\n".join(lines))
+    return pairs
 
 
 def score_files(
     paths: Sequence[Path],
     judge: Judge,
     *,
-    lr_path: Path | None = None,
-    hr_path: Path | None = None,
+    lr_paths: Sequence[Path | None] | None = None,
+    hr_paths: Sequence[Path | None] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: Progress | None = None,
 ) -> list[ScoreRecord]:
-    """Score each image on its own (with the same optional LR input and HR reference)."""
-    lr = load_image(lr_path, max_pixels=max_pixels) if lr_path else None
-    hr = load_image(hr_path, max_pixels=max_pixels) if hr_path else None
+    """Score each image on its own, with its own LR input and HR reference (see :func:`pair_references`)."""
+    lrs = list(lr_paths) if lr_paths is not None else [None] * len(paths)
+    hrs = list(hr_paths) if hr_paths is not None else [None] * len(paths)
+    if not len(lrs) == len(hrs) == len(paths):
+        raise ValueError("one LR and one HR entry (or None) per image")
+    loaded: dict[Path, np.ndarray] = {}
+
+    def reference(path: Path | None) -> np.ndarray | None:
+        if path is None:
+            return None
+        if path not in loaded:
+            if len(loaded) > 8:  # paired folders: keep memory bounded, a shared file stays cached
+                loaded.clear()
+            loaded[path] = load_image(path, max_pixels=max_pixels)
+        return loaded[path]
+
     records = []
-    for i, path in enumerate(paths):
+    for i, (path, lr_path, hr_path) in enumerate(zip(paths, lrs, hrs, strict=True)):
         image = load_image(path, max_pixels=max_pixels)
-        records.append(ScoreRecord(str(path), judge.score(image, lr=lr, hr=hr)))
+        verdict = judge.score(image, lr=reference(lr_path), hr=reference(hr_path))
+        names = (str(lr_path) if lr_path else None, str(hr_path) if hr_path else None)
+        records.append(ScoreRecord(str(path), verdict, *names))
         if progress:
             progress(i + 1, len(paths))
     return records
+
+
+def mean_score(records: Sequence[ScoreRecord]) -> dict[str, Any]:
+    """Mean raw value and mean 0-100 score over the records that did not abstain (pyiqa's summary line)."""
+    scored = [r.verdict for r in records if not r.verdict.abstained and r.verdict.raw is not None]
+    finite = [v for v in scored if np.isfinite(v.raw)]  # type: ignore[arg-type]
+    return {
+        "n": len(records),
+        "scored": len(scored),
+        "abstained": len(records) - len(scored),
+        "mean_value": float(np.mean([v.raw for v in finite])) if finite else None,
+        "mean_score": float(np.mean([v.score for v in scored])) if scored else None,
+        "infinite_values": len(scored) - len(finite),
+    }
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,8 @@ class FolderSummary:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    chosen: dict[str, str] = field(default_factory=dict)
+    """Item -> the chosen candidate's file name (new and resumed items)."""
 
 
 def select_items(
@@ -159,6 +161,7 @@ def select_items(
                     previous = {}
                 if previous.get("fingerprint") == fingerprint:
                     summary.skipped.append(item.name)
+                    summary.chosen[item.name] = Path(previous.get("chosen", {}).get("path", "?")).name
                     if progress:
                         progress(n, len(items), item.name)
                     continue
@@ -203,6 +206,7 @@ def select_items(
             )
             handle.flush()
             summary.done.append(item.name)
+            summary.chosen[item.name] = item.candidates[selection.chosen].name
             if progress:
                 progress(n, len(items), item.name)
     return summary
