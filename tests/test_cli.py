@@ -202,7 +202,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         assert names.index("nearest") == 7, names  # blocky output last
         assert names[0].startswith("realesrgan"), names  # the most detailed model output wins
         assert photo["selection"]["why"].startswith("detail +"), photo["selection"]["why"]
-        assert photo["selection"]["schema"] == "srjudge.selection/1"
+        assert photo["selection"]["schema"] == "srjudge.selection/2"
         assert photo["audit"]["decision"] in {
             "accept",
             "accept-low-confidence",

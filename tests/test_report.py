@@ -151,7 +151,7 @@ def _item(index: int, root: Path) -> ReportItem:
         for j, s in enumerate(scores)
     ]
     result = RankResult(make_ranking("fake", verdicts), tuple(names), lr=None, hr=None)
-    tws = [0.9 - 0.05 * j for j in range(N_CANDIDATES)]
+    tws = [90 - 5 * j for j in range(N_CANDIDATES)]
     sources: list[np.ndarray] | None = images
     if index == 2:
         # Candidates as files: some inside the report folder (linked), some outside (copied in).
@@ -183,7 +183,7 @@ def _item(index: int, root: Path) -> ReportItem:
         lr=lr,
         hr=_photo(64, 64, 99),
         candidates=candidates,
-        fused=FusedEntry(fused, 0.93, tuple(names[:3]), "mean of top 3"),
+        fused=FusedEntry(fused, 93.0, tuple(names[:3]), "mean of top 3"),
         audit=audit,
         why="detail +1.20 <script>x()</script> (over b.png)",
     )
@@ -281,7 +281,7 @@ def test_report_content(written: Path) -> None:
     parsed = _parse(text)
     summary = text.split('<section class="summary">', 1)[1].split("</section>", 1)[0]
     assert summary.count("<tr>") == 1 + N_ITEMS
-    for value in ("cand-0.png", "80.0", "0.930", "accept", "retry"):
+    for value in ("cand-0.png", "80.0", "93.0", "accept", "retry"):
         assert value in summary
     cards = [a for t, a in parsed.tags if t == "figure" and "card" in a.get("class", "").split()]
     assert sum("ref" not in a["class"] for a in cards) == N_ITEMS * N_CANDIDATES

@@ -58,7 +58,7 @@ def test_select_chooses_a_trustworthy_sample_and_fusion_validates(astronaut: np.
     # The fused image of the top 3 is at least as trustworthy (TWS vs the LR) as the worst candidate.
     assert selection.tws_fused >= min(selection.tws_candidates)
     payload = json.loads(json.dumps(selection.to_dict()))
-    assert payload["schema"] == "srjudge.selection/1" and payload["ranking"]["schema"] == "srjudge.ranking/1"
+    assert payload["schema"] == "srjudge.selection/2" and payload["ranking"]["schema"] == "srjudge.ranking/1"
     assert payload["chosen"]["path"] == f"s{selection.chosen}"
     with pytest.raises(SizeMismatchError, match="same size"):
         select_best([samples[0], samples[1][:, :200]], ["a", "b"], create_judge("trust"), lr=lr)

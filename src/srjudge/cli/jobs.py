@@ -124,8 +124,8 @@ def select_cmd(
     save_png(out_dir / "fused.png", selection.fused)
     (out_dir / "selection.json").write_text(json.dumps(selection.to_dict(), indent=2))
     out.print(
-        f"chosen: {candidates[selection.chosen]} (TWS {selection.tws_candidates[selection.chosen]:.3f}); "
-        f"fused top {len(selection.top_k)} by {fuse}: TWS {selection.tws_fused:.3f}"
+        f"chosen: {candidates[selection.chosen]} (TWS {selection.tws_candidates[selection.chosen]:.1f}); "
+        f"fused top {len(selection.top_k)} by {fuse}: TWS {selection.tws_fused:.1f} (0-100)"
     )
     why = selection.result.ranking.why_first()
     if why:

@@ -48,7 +48,7 @@ _BREAK_AFTER = re.compile(r"(?<=[._+/-])")
 
 @dataclass(frozen=True, eq=False)
 class CandidateEntry:
-    """One SR candidate: its image, the judge's verdict on it, and its TWS (0-1) when known."""
+    """One SR candidate: its image, the judge's verdict on it, and its TWS (0-100) when known."""
 
     name: str
     image: ImageLike
@@ -67,7 +67,7 @@ class CandidateEntry:
 
 @dataclass(frozen=True, eq=False)
 class FusedEntry:
-    """The fusion of the top candidates, with its TWS (0-1) to set against the candidates' TWS."""
+    """The fusion of the top candidates, with its TWS (0-100) to set against the candidates' TWS."""
 
     image: ImageLike
     tws: float | None = None
@@ -276,7 +276,7 @@ def _fmt_score(score: float | None) -> str:
 
 
 def _fmt_tws(tws: float | None) -> str:
-    return "—" if tws is None else f"{tws:.3f}"
+    return "—" if tws is None else f"{tws:.1f}"
 
 
 def _score_badge(score: float | None, abstained: bool = False) -> str:
@@ -576,7 +576,7 @@ def render_html(report: ReportData, images: _Images) -> str:
         f"<title>{_e(report.title)}</title><style>{_CSS}</style></head><body><main>"
         f"<header><h1>{_e(report.title)}</h1>"
         f'<p class="judge-note">Ranking produced by the judge <code>{_e(report.judge)}</code>; '
-        f"scores are 0-100, higher is better; TWS is 0-1. Click a thumbnail for the full image.{note}</p>"
+        f"scores and TWS are 0-100, higher is better. Click a thumbnail for the full image.{note}</p>"
         f"{_settings_html(report.settings)}</header>"
         f"{_summary_html(report)}{items}"
         f"<footer>srjudge {_e(__version__)} · static report, no network access needed</footer>"

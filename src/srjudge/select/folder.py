@@ -198,8 +198,8 @@ def select_items(
                     item.name,
                     item.candidates[selection.chosen].name,
                     f"{best.score:.4f}",
-                    f"{selection.tws_candidates[selection.chosen]:.4f}",
-                    f"{selection.tws_fused:.4f}",
+                    f"{selection.tws_candidates[selection.chosen]:.2f}",
+                    f"{selection.tws_fused:.2f}",
                     fuse_method,
                     judge.spec,
                 ]

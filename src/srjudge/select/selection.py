@@ -19,7 +19,8 @@ from srjudge.judges.tws import TWSJudge
 from srjudge.select.files import RankResult, rank_images
 from srjudge.select.fusion import FUSE_METHODS, FuseMethod, fuse
 
-SELECTION_SCHEMA = "srjudge.selection/1"
+SELECTION_SCHEMA = "srjudge.selection/2"
+"""Version 2: TWS values are 0-100 (version 1 wrote 0-1)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Selection:
             "fuse": self.fuse_method,
             "validation": {
                 "judge": self.tws_judge,
+                "scale": "0-100",
                 "fused_tws": round(self.tws_fused, 6),
                 "candidates_tws": {
                     self.result.paths[i]: round(t, 6) for i, t in enumerate(self.tws_candidates)
@@ -87,7 +89,8 @@ def select_best(
     fused = fuse([images[i] for i in top], method, weights)
     validator = tws or TWSJudge()
     scores = validator.score_many([*images, fused], lr=lr, hr=hr)
-    values = [float(v.raw) if v.raw is not None else float("nan") for v in scores]
+    # TWS on the same 0-100 scale as every score (the testbed and bench use it so too).
+    values = [float(v.score) if v.score is not None else float("nan") for v in scores]
     return Selection(
         result=result,
         chosen=top[0],
