@@ -130,10 +130,15 @@ def audit_image(
     policy: AuditPolicy | None = None,
     hr: np.ndarray | None = None,
     seed: int = 0,
+    baseline: np.ndarray | None = None,
 ) -> AuditDecision:
-    """Run, judge, and accept / retry with a bounded knob / reject one LR input."""
+    """Run, judge, and accept / retry with a bounded knob / reject one LR input.
+
+    ``baseline``: an output already made by ``backend`` (e.g. what ``select`` chose) to gate instead
+    of running SR again; retries still go through ``backend``.
+    """
     policy = policy or AuditPolicy()
-    pure_image = backend.upscale(lr, scale=scale, seed=seed)
+    pure_image = baseline if baseline is not None else backend.upscale(lr, scale=scale, seed=seed)
     pure = Step(pure_image, judge.score(pure_image, lr=lr, hr=hr))
     steps = [pure]
     if pure.verdict.abstained:

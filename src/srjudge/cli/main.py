@@ -360,6 +360,7 @@ import srjudge.cli.evolve_cmd  # noqa: E402  (registers evolve)
 import srjudge.cli.fit_cmd  # noqa: E402  (registers fit)
 import srjudge.cli.jobs  # noqa: E402  (registers generate, select, audit)
 import srjudge.cli.reward_cmd  # noqa: E402  (registers reward)
+import srjudge.cli.run_cmd  # noqa: E402  (registers run, report)
 import srjudge.cli.testbed_cmd  # noqa: E402  (registers testbed)
 import srjudge.cli.tune_cmd  # noqa: E402,F401  (registers tune)
 

@@ -156,16 +156,22 @@ def save_png(path: str | os.PathLike[str], image: np.ndarray, *, bits: int = 8) 
     if p.suffix.lower() != ".png":
         raise ImageError(f"{p}: srjudge saves lossless PNG only; use a .png file name.")
     p.parent.mkdir(parents=True, exist_ok=True)
+    # Written under a temporary name (not an image suffix, so no folder scan picks it up) and renamed:
+    # an interrupted save leaves the old file or none, never a cut PNG that a resume would keep.
+    tmp = p.with_name(f".{p.name}.tmp")
     if bits == 8:
-        Image.fromarray(to_uint8(image)).save(p, format="PNG")
+        Image.fromarray(to_uint8(image)).save(tmp, format="PNG")
     elif bits == 16:
         import cv2
 
         data = np.round(np.clip(image, 0.0, 1.0) * 65535.0).astype(np.uint16)
-        if not cv2.imwrite(str(p), np.ascontiguousarray(data[:, :, ::-1])):
-            raise ImageError(f"{p}: could not write the file.")
+        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(data[:, :, ::-1]))
+        if not ok:
+            raise ImageError(f"{p}: could not encode the image as 16-bit PNG.")
+        tmp.write_bytes(encoded.tobytes())
     else:
         raise ValueError(f"bits must be 8 or 16, got {bits}")
+    os.replace(tmp, p)
     return p
 
 
