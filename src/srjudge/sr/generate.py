@@ -8,10 +8,13 @@ candidate's backend spec, settings and seed. Existing candidates are kept (resum
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from srjudge.errors import SrjudgeError
 from srjudge.images.io import load_image, save_png
@@ -45,7 +48,8 @@ def generate_folder(
         name = path.stem
         folder = out_dir / name
         lr = load_image(path)
-        save_png(folder / "lr.png", lr)
+        if not (folder / "lr.png").is_file() or not np.array_equal(load_image(folder / "lr.png"), lr):
+            save_png(folder / "lr.png", lr)  # a resumed run leaves an unchanged input untouched
         entries: list[dict[str, Any]] = []
         for backend in backends:
             count = samples if backend.stochastic else 1
@@ -70,7 +74,12 @@ def generate_folder(
                     }
                 )
         manifest = {"schema": MANIFEST_SCHEMA, "lr": "lr.png", "source": str(path), "candidates": entries}
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        text = json.dumps(manifest, indent=2)
+        target = folder / "manifest.json"
+        if not target.is_file() or target.read_text() != text:
+            tmp = target.with_name(".manifest.json.tmp")
+            tmp.write_text(text)
+            os.replace(tmp, target)
         manifests[name] = entries
         if progress:
             progress(n, len(lr_paths), name)
