@@ -61,6 +61,8 @@ def test_run_hands_records_from_step_to_step(inputs: Path, tmp_path: Path) -> No
             c["backend"] for c in manifest["candidates"] if c["file"].endswith(chosen)
         )
         assert audit["decision"]["decision"] == summary.decisions[name]
+        # select kept the manifest's provenance: backend, settings and seed of every candidate
+        assert selection["candidates_provenance"] == manifest["candidates"]
     html = (layout.report / "index.html").read_text()
     assert all(f">{name}<" in html for name in PHOTOS) and "Why it beat the runner-up" in html
     # the report is rebuilt from the records alone, identically

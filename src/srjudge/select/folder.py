@@ -189,6 +189,12 @@ def select_items(
             save_png(folder / "chosen.png", images[selection.chosen])
             save_png(folder / "fused.png", selection.fused)
             payload = {**selection.to_dict(), "item": item.name, "fingerprint": fingerprint}
+            manifest = item.lr.parent / "manifest.json"  # written by generate: each candidate's backend
+            if manifest.is_file():
+                try:
+                    payload["candidates_provenance"] = json.loads(manifest.read_text()).get("candidates", [])
+                except json.JSONDecodeError:
+                    payload["candidates_provenance"] = []
             tmp = record.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(payload, indent=2))
             tmp.replace(record)
