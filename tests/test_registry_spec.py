@@ -7,7 +7,7 @@ import pytest
 from srjudge.errors import SpecError, UnknownNameError
 from srjudge.provenance import config_hash
 from srjudge.registry import Registry
-from srjudge.spec import Spec, coerce_options, parse_spec
+from srjudge.spec import Spec, coerce_options, iter_specs, parse_spec
 
 
 def test_parse_spec_forms() -> None:
@@ -59,3 +59,33 @@ def test_registry_did_you_mean_and_aliases() -> None:
 
 def test_config_hash_is_order_independent() -> None:
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1}) != config_hash({"a": 1, "b": 3})
+
+
+def test_an_option_split_off_its_spec_gets_a_semicolon_hint() -> None:
+    """The README's `--judges "niqe,brisque,trust,vlm:openai,model=gpt-4o"` says to use ';' (issue 13)."""
+    with pytest.raises(SpecError) as info:
+        list(iter_specs("niqe,brisque,trust,vlm:openai,model=gpt-4o", option="--judges"))
+    assert str(info.value) == (
+        "\"model=gpt-4o\" looks like an option of the previous spec; separate specs with ';' when a spec "
+        'contains commas: --judges "niqe;brisque;trust;vlm:openai,model=gpt-4o"'
+    )
+    with pytest.raises(SpecError, match=r'separate specs with \';\'.*: "psnr:channel=y,crop_border=4;trust"'):
+        list(iter_specs("psnr:channel=y,crop_border=4,trust"))  # no option name: the list alone
+    with pytest.raises(SpecError, match=r"join it to that spec with ','.*\"niqe;vlm:openai,model=gpt-4o\""):
+        list(iter_specs("niqe;vlm:openai;model=gpt-4o"))
+    with pytest.raises(SpecError, match="no spec comes before it"):
+        list(iter_specs("model=gpt-4o,niqe"))
+    assert list(iter_specs("niqe;vlm:openai,model=gpt-4o")) == ["niqe", "vlm:openai,model=gpt-4o"]
+    assert list(iter_specs("niqe, brisque")) == ["niqe", "brisque"]
+
+
+def test_an_option_given_as_a_name_is_explained() -> None:
+    with pytest.raises(SpecError, match=r"'model=gpt-4o' instead of a name.*separate them with ';'"):
+        parse_spec("model=gpt-4o")
+    assert parse_spec("tws:clip=/m/a=b") == Spec("tws", None, {"clip": "/m/a=b"})  # '=' in a value is fine
+    reg: Registry[int] = Registry("judge")
+    reg.add("niqe", 1)
+    with pytest.raises(
+        UnknownNameError, match=r"'model=gpt-4o' looks like a key=value option, not a judge name"
+    ):
+        reg.get("model=gpt-4o")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -203,6 +204,42 @@ def test_yaml_config_round_trip(tmp_path: Path) -> None:
         TuneConfig(stage="percieve")
 
 
+def test_learning_rate_option_is_not_lr(tmp_path: Path) -> None:
+    """`--lr` is the LR image in every command; the learning rate is `--learning-rate` (issue 13)."""
+    import typing
+
+    import typer
+
+    from srjudge.train.evolve import EvolveConfig
+
+    def commands(command: Any, path: str) -> list[tuple[str, Any]]:
+        found = [(path, command)]
+        for name, sub in getattr(command, "commands", {}).items():
+            found += commands(sub, f"{path} {name}")
+        return found
+
+    checked = 0
+    for path, command in commands(typer.main.get_command(app), "srjudge"):
+        for param in command.params:
+            if "--lr" in getattr(param, "opts", []):
+                hint = typing.get_type_hints(command.callback, include_extras=False)[param.name]
+                assert Path in (hint, *typing.get_args(hint)), f"{path}: --lr is not the LR image"
+                checked += 1
+    assert checked >= 2  # score and rank
+    runner = CliRunner()
+    cfg = tmp_path / "tune.yaml"
+    written = runner.invoke(app, ["tune", "--write-config", str(cfg), "--learning-rate", "0.05"])
+    assert written.exit_code == 0, written.output
+    assert load_config_yaml(TuneConfig, cfg).lr == 0.05
+    evolve_cfg = tmp_path / "evolve.yaml"
+    written = runner.invoke(app, ["evolve", "--write-config", str(evolve_cfg), "--learning-rate", "2e-6"])
+    assert written.exit_code == 0, written.output
+    assert load_config_yaml(EvolveConfig, evolve_cfg).grpo.learning_rate == 2e-6
+    for command in (["tune"], ["evolve"], ["evolve", "train"]):
+        refused = runner.invoke(app, [*command, "--lr", "0.05"])
+        assert refused.exit_code == 2 and "No such option: --lr" in refused.output
+
+
 def test_cli_stage2_from_stage1(stage1: object, lr_folder: Path, tmp_path: Path) -> None:
     """`srjudge tune --stage infer` trains from stage 1's output on MOS levels; it loads as a judge."""
     runner = CliRunner()
@@ -213,8 +250,8 @@ def test_cli_stage2_from_stage1(stage1: object, lr_folder: Path, tmp_path: Path)
     out = tmp_path / "s2"
     args = [
         "tune", "--config", str(cfg_path), "--base", str(stage1.out_dir),  # type: ignore[attr-defined]
-        "--data", str(lr_folder / "mos.csv"), "--out", str(out), "--max-steps", "2", "--lr", "0.05",
-        "--device", "cpu", "--max-side", "32",
+        "--data", str(lr_folder / "mos.csv"), "--out", str(out), "--max-steps", "2",
+        "--learning-rate", "0.05", "--device", "cpu", "--max-side", "32",
     ]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -54,6 +54,11 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(name.lower(), [*known, *self._aliases], n=5, cutoff=0.7)
         suggestions = list(dict.fromkeys(self._aliases.get(c, c) for c in close))[:3]
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        if "=" in name:
+            hint += (
+                f" {name!r} looks like a key=value option, not a {self.kind} name: options go after the "
+                "name (NAME:key=value,...); separate specs with ';' when a spec contains commas."
+            )
         return f"Unknown {self.kind} {name!r}.{hint} Available: {', '.join(known)}."
 
     def names(self) -> list[str]:

@@ -31,6 +31,12 @@ def parse_spec(text: str) -> Spec:
         raise SpecError("Empty spec: give a name such as 'niqe' or 'psnr:channel=y'.")
     name, _, rest = text.partition(":")
     name = name.strip().lower()
+    if "=" in name:
+        raise SpecError(
+            f"Spec {text!r} starts with the option {name!r} instead of a name: write NAME:key=value "
+            "(e.g. vlm:openai,model=gpt-4o). In a list of specs, separate them with ';' when a spec "
+            'contains commas: "niqe;vlm:openai,model=gpt-4o".'
+        )
     arg: str | None = None
     options: dict[str, str] = {}
     if rest:
@@ -79,8 +85,45 @@ def coerce_options(spec: Spec, schema: Mapping[str, type], *, kind: str) -> dict
     return out
 
 
-def iter_specs(text: str) -> Iterator[str]:
-    """Judge or backend specs from one option: comma-separated, or ';'-separated when specs hold commas."""
-    for part in text.split(";") if ";" in text else text.split(","):
-        if part.strip():
-            yield part.strip()
+def looks_like_option(piece: str) -> bool:
+    """Whether a piece of a spec list is a ``key=value`` option cut off its spec (no name has an '=')."""
+    return "=" in piece.partition(":")[0]
+
+
+def iter_specs(text: str, *, option: str | None = None) -> Iterator[str]:
+    """Judge or backend specs from one option: comma-separated, or ';'-separated when specs hold commas.
+
+    A piece that is a ``key=value`` option rather than a spec (``niqe,vlm:openai,model=gpt-4o`` splits
+    ``model=gpt-4o`` off its spec) is a :class:`SpecError` that shows the list written with ';';
+    ``option`` (e.g. ``--judges``) names the command-line option in that message.
+    """
+    sep = ";" if ";" in text else ","
+    parts = [part.strip() for part in text.split(sep) if part.strip()]
+    stray = next((part for part in parts if looks_like_option(part)), None)
+    if stray is not None:
+        raise SpecError(_stray_option_message(stray, parts, sep, option))
+    yield from parts
+
+
+def _stray_option_message(stray: str, parts: list[str], sep: str, option: str | None) -> str:
+    groups: list[str] = []
+    for part in parts:
+        if looks_like_option(part) and groups:
+            groups[-1] += "," + part
+        else:
+            groups.append(part)
+    fixed = f'"{";".join(groups)}"'
+    example = f"{option} {fixed}" if option else fixed
+    if looks_like_option(groups[0]):
+        return (
+            f'"{stray}" looks like an option, but no spec comes before it: put it after the name of '
+            f"its spec (NAME:key=value,...) and separate specs with ';' when a spec contains commas."
+        )
+    if sep == ";":
+        return (
+            f"\"{stray}\" looks like an option of the previous spec; join it to that spec with ',': {example}"
+        )
+    return (
+        f"\"{stray}\" looks like an option of the previous spec; separate specs with ';' when a spec "
+        f"contains commas: {example}"
+    )

@@ -53,7 +53,7 @@ def bench_cmd(
         err.print(f"SYNTHETIC {synthetic} dataset generated in {dataset} (not human opinion)")
     assert dataset is not None
     data = load_dataset(dataset)
-    the_judges = [create_judge(s) for s in iter_specs(judges)]
+    the_judges = [create_judge(s) for s in iter_specs(judges, option="--judges")]
     with _progress() as progress:
         task = progress.add_task("bench", total=None)
         rows = run_bench(

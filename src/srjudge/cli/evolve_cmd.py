@@ -91,7 +91,9 @@ def evolve_cmd(
     steps: Annotated[
         int | None, typer.Option("--steps", help="GRPO steps per round (else grpo.epochs).")
     ] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="GRPO learning rate.")] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option("--learning-rate", help="GRPO learning rate.")
+    ] = None,
     num_generations: Annotated[
         int | None, typer.Option("--num-generations", help="Completions per prompt (GRPO group).")
     ] = None,
@@ -140,7 +142,7 @@ def evolve_cmd(
         bench_protocol=bench_protocol,
         seed=seed,
         grpo__max_steps=steps,
-        grpo__learning_rate=lr,
+        grpo__learning_rate=learning_rate,
         grpo__num_generations=num_generations,
         grpo__batch_size=batch_size,
         grpo__beta=beta,
@@ -235,7 +237,9 @@ def train_cmd(
     ] = None,
     base_model: _BaseModel = None,
     steps: Annotated[int | None, typer.Option("--steps", help="GRPO steps (else grpo.epochs).")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="GRPO learning rate.")] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option("--learning-rate", help="GRPO learning rate.")
+    ] = None,
     num_generations: Annotated[
         int | None, typer.Option("--num-generations", help="Completions per prompt (GRPO group).")
     ] = None,
@@ -262,7 +266,7 @@ def train_cmd(
         labelled=labelled,
         seed=seed,
         grpo__max_steps=steps,
-        grpo__learning_rate=lr,
+        grpo__learning_rate=learning_rate,
         grpo__num_generations=num_generations,
         grpo__batch_size=batch_size,
         grpo__beta=beta,

@@ -54,7 +54,7 @@ def fit_cmd(
     if out_path.exists() and out_path.is_dir():
         raise SrjudgeError(f"--out {out_path} is a folder; give the path of the JSON file to write.")
     data = load_dataset(dataset)
-    the_judges = [create_judge(s) for s in iter_specs(judges)]
+    the_judges = [create_judge(s) for s in iter_specs(judges, option="--judges")]
     with _progress() as progress:
         task = progress.add_task("scoring", total=None)
         table = extract_features(

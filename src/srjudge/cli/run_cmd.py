@@ -37,7 +37,7 @@ def run_cmd(
 
     flags: dict[str, Any] = {
         "out": str(out_dir) if out_dir else None,
-        "backends": tuple(iter_specs(backends)) if backends else None,
+        "backends": tuple(iter_specs(backends, option="--sr")) if backends else None,
         "judge": judge,
         "scale": scale,
         "samples": samples,

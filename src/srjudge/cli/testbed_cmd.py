@@ -121,8 +121,8 @@ def run_cmd(
     from srjudge.testbed.report import terminal_table, write_outputs
 
     config = ExperimentConfig(
-        judges=tuple(iter_specs(judges)),
-        backends=tuple(iter_specs(backends)),
+        judges=tuple(iter_specs(judges, option="--judges")),
+        backends=tuple(iter_specs(backends, option="--backends")),
         samples=samples,
         top_k=top_k,
         fusion=fusion,

@@ -42,7 +42,9 @@ def tune_cmd(
     ] = None,
     lora_r: Annotated[int | None, typer.Option("--lora-r", help="LoRA rank (alpha = 2 x rank).")] = None,
     full: Annotated[bool, typer.Option("--full", help="Full fine-tuning instead of LoRA.")] = False,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option("--learning-rate", help="Learning rate (the config's `lr`).")
+    ] = None,
     epochs: Annotated[
         float | None, typer.Option("--epochs", help="Epochs (ignored with --max-steps).")
     ] = None,
@@ -91,7 +93,7 @@ def tune_cmd(
         "base_model": base,
         "data": data,
         "out_dir": out_dir,
-        "lr": lr,
+        "lr": learning_rate,
         "epochs": epochs,
         "max_steps": max_steps,
         "batch_size": batch_size,

@@ -872,6 +872,8 @@ def ensure_candidates(
             backends = _make_backends(specs)
         per_batch = max(1, config.batch // max(1, config.samples))
         done = 0
+        if progress:
+            progress("candidates", 0, len(missing))
         for start in range(0, len(missing), per_batch):
             chunk = missing[start : start + per_batch]
             lrs = {it.item_id: it.lr() for it in chunk}
@@ -1088,6 +1090,8 @@ def run_experiment(
     seconds = {info.spec: 0.0 for info, _ in run}
     reused_picks = {info.spec: 0 for info, _ in run}
     t0 = time.perf_counter()
+    if progress:
+        progress("judges", 0, len(items))
     try:
         for n, item in enumerate(items):
             todo = [(info, j) for info, j in run if stores[info.spec].get(item.item_id) is None]
@@ -1229,6 +1233,8 @@ def _ensure_readings(
             or row.get("candidates") != [e.key() for e, _ in sets[it.item_id]]
         ]
         per_batch = max(1, config.batch // max(1, len(next(iter(sets.values()), []))))
+        if progress and todo:
+            progress("readings", 0, len(todo))
         for start in range(0, len(todo), per_batch):
             chunk = todo[start : start + per_batch]
             images = {it.item_id: _load_candidates(sets[it.item_id]) for it in chunk}
