@@ -516,3 +516,51 @@ def test_folder_runner_reports_unreadable_file(hr_folder: Path, tmp_path: Path) 
 def test_folder_runner_refuses_to_overwrite_inputs(hr_folder: Path) -> None:
     with pytest.raises(ImageError, match="overwrite"):
         degrade_folder([hr_folder], hr_folder, "bicubic", 4)
+
+
+# --- replay from the JSON sidecar (dict or path) -----------------------------------------------------
+
+
+def test_replay_from_sidecar_dict_and_path(hr_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lr"
+    degrade_folder([hr_folder], out, "realesrgan", 4, seed=9)
+    for stem in "abc":
+        sidecar = out / f"{stem}.json"
+        with sidecar.open(encoding="utf-8") as fh:
+            as_dict = json.load(fh)
+        hr_image = load_image(hr_folder / f"{stem}.png")
+        saved = to_uint8(load_image(out / f"{stem}.png")).tobytes()
+        record = DegradationRecord.from_dict(as_dict)
+        original = replay(hr_image, record)
+        for given in (as_dict, sidecar, str(sidecar), sidecar.read_text(encoding="utf-8")):
+            again = replay(hr_image, given)
+            assert again.tobytes() == original.tobytes()
+            assert to_uint8(again).tobytes() == saved
+        # The LR of degrade() itself, replayed from its record written out and read back as a dict.
+        lr, rec = degrade(hr_image, "face", 4, seed=3)
+        path = tmp_path / f"{stem}-face.json"
+        path.write_text(rec.to_json(), encoding="utf-8")
+        with path.open(encoding="utf-8") as fh:
+            assert replay(hr_image, json.load(fh)).tobytes() == lr.tobytes()
+        assert replay(hr_image, path).tobytes() == lr.tobytes()
+
+
+def test_replay_record_errors_name_the_problem(hr: np.ndarray, tmp_path: Path) -> None:
+    _, record = degrade(hr, "bicubic", 2, seed=0)
+    with pytest.raises(SpecError, match="no such degradation record"):
+        replay(hr, tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(SpecError, match=r"broken\.json: degradation record: not valid JSON"):
+        replay(hr, broken)
+    with pytest.raises(SpecError, match="missing field"):
+        replay(hr, {k: v for k, v in record.to_dict().items() if k != "steps"})
+    with pytest.raises(SpecError, match="got int"):
+        replay(hr, 7)  # type: ignore[arg-type]
+
+
+def test_replay_checks_the_hr_array(hr: np.ndarray) -> None:
+    _, record = degrade(hr, "bicubic", 2, seed=0)
+    with pytest.raises(ImageError, match=r"HR image: float values must be in .*0-255"):
+        replay(hr * 255.0, record)
+    assert replay(to_uint8(hr), record).tobytes() == replay(hr, record).tobytes()

@@ -40,13 +40,15 @@ from srjudge.report.browser import (
     render_screenshot,
     require_chromium,
 )
-from srjudge.report.html import PANELS_BOUND, THUMB_SIZE
+from srjudge.report.html import LARGE_BOUND, PANELS_BOUND, THUMB_SIZE
 from srjudge.select.files import RankResult
 
 EVIL_ITEM = "face <script>alert('item')</script> & co"
 EVIL_CANDIDATE = "cand <b>bold & <script>x.png"  # a file name: no "/"
 EVIL_RATIONALE = "looks fine <img src=x onerror=alert(1)> & sharp"
 N_ITEMS, N_CANDIDATES = 3, 6
+N_COMPARE = 2 * (4 + 4) + (4 + 3)
+"""Comparison images: LR nearest, LR bicubic, #1, #2 large; crops of LR, #1, #2 (and the HR in items 0-1)."""
 
 
 def _need_chromium() -> Path:
@@ -258,8 +260,9 @@ def test_report_links_are_local_and_exist(written: Path) -> None:
             target = (out_dir / unquote(value)).resolve()
             assert target.is_relative_to(out_dir) and target.is_file(), value
             files += 1
-    # Full-size links: LR, HR, fused, panels and candidates of items 0-1, LR and candidates of item 2.
-    assert files == 2 * (4 + N_CANDIDATES) + 1 + N_CANDIDATES
+    # Full-size links: LR, HR, fused, panels and candidates of items 0-1, LR and candidates of item 2,
+    # plus the comparison: 4 large views per item and the zoomed crops (with the HR in items 0-1).
+    assert files == 2 * (4 + N_CANDIDATES) + 1 + N_CANDIDATES + N_COMPARE
     # Candidate files already inside the folder are linked where they are; the others are copied in.
     hrefs = [v for _, _, v in parsed.links]
     assert "run/candidates/cand-1.png" in hrefs and not any(v.startswith("elsewhere") for v in hrefs)
@@ -268,11 +271,13 @@ def test_report_links_are_local_and_exist(written: Path) -> None:
 def test_report_thumbnails_are_small(written: Path) -> None:
     parsed = _parse(written.read_text(encoding="utf-8"))
     images = [(attrs.get("alt", ""), attrs["src"]) for tag, attrs in parsed.tags if tag == "img"]
-    assert len(images) == 2 * (4 + N_CANDIDATES) + 1 + N_CANDIDATES
+    assert len(images) == 2 * (4 + N_CANDIDATES) + 1 + N_CANDIDATES + N_COMPARE
     for alt, src in images:
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as thumb:
             thumb.load()
             bound = PANELS_BOUND if alt == "audit panels" else (THUMB_SIZE, THUMB_SIZE)
+            if alt.startswith(("LR, ", "#1 ", "#2", "HR (not seen")):
+                bound = LARGE_BOUND  # the comparison's large views and zoomed crops
             assert thumb.width <= bound[0] and thumb.height <= bound[1], (alt, thumb.size)
 
 
@@ -290,6 +295,10 @@ def test_report_content(written: Path) -> None:
     assert "Abstained: image too small" in text
     assert "judge <code>fake:&lt;judge&gt;</code>" in text
     assert text.count('class="row-fused"') == 2  # the fusion table of items 0 and 1
+    # What a person decides from: large views and the same zoomed crops where #1 and #2 differ most.
+    assert text.count("<h3>Compare at full size</h3>") == N_ITEMS
+    assert text.count("Where #1 and #2 differ most (") == N_ITEMS
+    assert text.count("<b>HR (not seen by the judge)</b>") == 2  # items 0 and 1 have an HR
 
 
 def test_report_embed_mode_is_one_file(tmp_path: Path) -> None:

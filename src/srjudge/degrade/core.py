@@ -13,8 +13,9 @@ import numpy as np
 
 from srjudge.degrade.ops import apply_steps
 from srjudge.degrade.pipelines import PIPELINES
-from srjudge.degrade.record import DegradationRecord, Step
+from srjudge.degrade.record import DegradationRecord, RecordLike, Step, as_record
 from srjudge.errors import ImageError, SizeMismatchError, SpecError
+from srjudge.images.checks import as_image
 
 SCALES = (2, 3, 4)
 """Supported scale factors."""
@@ -38,18 +39,13 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
-def as_float_image(image: np.ndarray) -> np.ndarray:
-    """Canonical float32 H x W x 3 in [0, 1]; uint8 input is scaled by 1/255."""
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ImageError(f"expected an H x W x 3 RGB image, got an array of shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ImageError(f"the image has zero size ({arr.shape[0]}x{arr.shape[1]})")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / np.float32(255.0)
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ImageError(f"expected a float image in [0, 1] (or uint8), got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+def as_float_image(image: np.ndarray, what: str = "HR image") -> np.ndarray:
+    """Canonical contiguous float32 H x W x 3 in [0, 1], by :func:`~srjudge.images.checks.as_image`'s rule.
+
+    uint8 is scaled by 1/255 and uint16 by 1/65535; float input must be in [0, 1] (a 0-255 float array
+    is an error, not rescaled); other dtypes, shapes and NaN raise :class:`~srjudge.errors.ImageError`.
+    """
+    return np.ascontiguousarray(as_image(image, what), dtype=np.float32)
 
 
 def crop_step(size: tuple[int, int], scale: int, *, crop: bool) -> Step | None:
@@ -98,14 +94,20 @@ def sample_record(
     )
 
 
-def replay(hr: np.ndarray, record: DegradationRecord) -> np.ndarray:
+def replay(hr: np.ndarray, record: RecordLike) -> np.ndarray:
     """Apply a recorded degradation to ``hr``; the result is byte-identical to the original run.
 
-    ``hr`` must have the record's input size. Returns float32 RGB holding 8-bit values (k / 255).
+    ``record`` is a :class:`DegradationRecord`, its JSON sidecar as a dict (``json.load`` of
+    ``<name>.json``), or the path of that sidecar. ``hr`` must have the record's input size (float in
+    [0, 1], or uint8). Returns float32 RGB holding 8-bit values (k / 255).
     """
+    return _replay(as_float_image(hr), as_record(record))
+
+
+def _replay(image: np.ndarray, record: DegradationRecord) -> np.ndarray:
+    """:func:`replay` on an image already checked by :func:`as_float_image`."""
     from srjudge import __version__
 
-    image = as_float_image(hr)
     if image.shape[:2] != tuple(record.input_size):
         raise SizeMismatchError(
             f"the record is for a {record.input_size[0]}x{record.input_size[1]} HR image, "
@@ -116,7 +118,7 @@ def replay(hr: np.ndarray, record: DegradationRecord) -> np.ndarray:
             f"replaying a record made by srjudge {record.version} with {__version__}; "
             "the output may differ if the degradation code changed.",
             ReplayVersionWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     out = apply_steps(image, record.steps)
     if out.shape[:2] != tuple(record.output_size):
@@ -136,4 +138,4 @@ def degrade(
     """
     arr = as_float_image(image)
     record = sample_record(arr.shape[:2], pipeline, scale, seed, crop=crop)
-    return replay(arr, record), record
+    return _replay(arr, record), record

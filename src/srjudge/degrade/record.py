@@ -8,9 +8,11 @@ same bytes as the original run.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -166,3 +168,39 @@ class DegradationRecord:
                     value = "x".join(str(v) for v in value)
                 out[f"{s['name']}_{key}"] = value
         return out
+
+
+RecordLike: TypeAlias = "DegradationRecord | Mapping[str, Any] | str | os.PathLike[str]"
+"""What :func:`~srjudge.degrade.replay` accepts as a record: the object, its JSON dict, or a sidecar path."""
+
+
+def as_record(record: RecordLike) -> DegradationRecord:
+    """A :class:`DegradationRecord` from the record itself, its JSON sidecar as a dict, or the sidecar's path.
+
+    A string that starts with ``{`` is read as JSON text, any other string as a path. A missing,
+    unreadable or malformed sidecar raises :class:`~srjudge.errors.SpecError` naming it.
+    """
+    if isinstance(record, DegradationRecord):
+        return record
+    if isinstance(record, Mapping):
+        return DegradationRecord.from_dict(record)
+    if isinstance(record, str) and record.lstrip().startswith("{"):
+        return DegradationRecord.from_json(record)
+    if isinstance(record, str | os.PathLike):
+        path = Path(record)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SpecError(
+                f"{path}: no such degradation record (the <name>.json sidecar). Check the path."
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"{path}: the degradation record could not be read ({exc}).") from None
+        try:
+            return DegradationRecord.from_json(text)
+        except SpecError as exc:
+            raise SpecError(f"{path}: {exc}") from None
+    raise SpecError(
+        "a degradation record must be a DegradationRecord, its JSON sidecar as a dict, or the sidecar's "
+        f"path; got {type(record).__name__}"
+    )

@@ -6,16 +6,17 @@ reason, the raw value, a confidence, tags, a rationale, named components and pro
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from srjudge.errors import SizeMismatchError
-from srjudge.images.checks import check_image
+from srjudge.errors import ImageError, SizeMismatchError
+from srjudge.images.checks import as_image, as_optional_image, check_image, checked_inputs, inputs_checked
 from srjudge.provenance import Provenance
 
 
@@ -189,11 +190,77 @@ def check_candidates(candidates: Sequence[np.ndarray], names: Sequence[str] | No
         )
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _candidate_labels(count: int, names: Sequence[str] | None) -> list[str]:
+    if names is not None and len(names) == count:
+        return [str(n) for n in names]
+    return [f"SR candidate {i}" for i in range(count)]
+
+
+def _checks_images(method: _Method) -> _Method:
+    """Wrap a judge entry point so that its images are checked once, on the way in.
+
+    Every array is passed through :func:`~srjudge.images.checks.as_image` (uint8/uint16 scaled to
+    float32, floats required in [0, 1], named in messages: "SR image", "SR candidate 2", "LR input",
+    "HR reference"). Entry points called from inside another one (a judge built on other judges, a
+    metric called by a judge) do not check again.
+    """
+    if getattr(method, "_checks_images", False) or getattr(method, "__isabstractmethod__", False):
+        return method
+    kind = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: Any, first: Any, *args: Any, **kwargs: Any) -> Any:
+        if inputs_checked():
+            return method(self, first, *args, **kwargs)
+        if kind == "score":
+            first = as_image(first, "SR image")
+        elif kind == "compare":
+            first = as_image(first, "SR candidate A")
+            args = (as_image(args[0], "SR candidate B"), *args[1:]) if args else args
+            if "b" in kwargs:
+                kwargs["b"] = as_image(kwargs["b"], "SR candidate B")
+        else:
+            if isinstance(first, np.ndarray) and first.ndim < 4:
+                raise ImageError(
+                    f"{kind} takes a list of H x W x 3 images; got one array of shape {first.shape}: "
+                    "wrap it in a list, or judge it with score()."
+                )
+            first = list(first)
+            labels = _candidate_labels(len(first), kwargs.get("names"))
+            first = [as_image(image, label) for image, label in zip(first, labels, strict=True)]
+        for key, label in (("lr", "LR input"), ("hr", "HR reference")):
+            if key in kwargs:
+                kwargs[key] = as_optional_image(kwargs[key], label)
+        with checked_inputs():
+            return method(self, first, *args, **kwargs)
+
+    wrapper._checks_images = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+_ENTRY_POINTS = ("score", "score_many", "rank", "compare")
+
+
 class Judge(ABC):
-    """Base class: subclasses implement :meth:`score`; candidate-aware judges override :meth:`score_many`."""
+    """Base class: subclasses implement :meth:`score`; candidate-aware judges override :meth:`score_many`.
+
+    The entry points (:meth:`score`, :meth:`score_many`, :meth:`rank`, :meth:`compare`, also where a
+    subclass overrides them) check and convert their arrays once with
+    :func:`~srjudge.images.checks.as_image`: H x W x 3, float in [0, 1] or uint8/uint16.
+    """
 
     spec: str
     config: Mapping[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _ENTRY_POINTS:
+            method = cls.__dict__.get(name)
+            if callable(method):
+                setattr(cls, name, _checks_images(method))
 
     def provenance(self) -> Provenance:
         return Provenance.of(self.spec, {"spec": self.spec, **self.config})
@@ -212,12 +279,14 @@ class Judge(ABC):
         """
         return self
 
+    @_checks_images
     def score_many(
         self, images: Sequence[np.ndarray], *, lr: np.ndarray | None = None, hr: np.ndarray | None = None
     ) -> list[Verdict]:
         """Judge several images; by default each on its own."""
         return [self.score(image, lr=lr, hr=hr) for image in images]
 
+    @_checks_images
     def rank(
         self,
         candidates: Sequence[np.ndarray],
@@ -230,6 +299,7 @@ class Judge(ABC):
         check_candidates(candidates, names)
         return make_ranking(self.spec, self.score_many(candidates, lr=lr, hr=hr))
 
+    @_checks_images
     def compare(
         self,
         a: np.ndarray,

@@ -10,7 +10,14 @@ from typing import Any, Literal
 import numpy as np
 
 from srjudge.errors import SrjudgeError
-from srjudge.images.checks import check_lr_scale, check_same_size
+from srjudge.images.checks import (
+    as_image,
+    as_optional_image,
+    check_lr_scale,
+    check_same_size,
+    checked_inputs,
+    inputs_checked,
+)
 from srjudge.registry import Registry
 from srjudge.spec import Spec, coerce_options, parse_spec
 
@@ -136,6 +143,20 @@ class Metric:
     _fn: MetricFn = field(repr=False, compare=False)
 
     def __call__(self, sr: Image, *, hr: Image | None = None, lr: Image | None = None) -> float:
+        """The raw value for ``sr`` (with ``hr`` and ``lr`` where the metric needs them).
+
+        Arrays are checked and converted by :func:`srjudge.images.checks.as_image`: H x W x 3, float in
+        [0, 1] or uint8 / uint16 (scaled by 1/255 / 1/65535); a 0-255 float array is an error.
+        """
+        if inputs_checked():  # called by a judge that has checked them already
+            return self._call(sr, hr, lr)
+        sr = as_image(sr, "SR image")
+        hr = as_optional_image(hr, "HR reference")
+        lr = as_optional_image(lr, "LR input")
+        with checked_inputs():
+            return self._call(sr, hr, lr)
+
+    def _call(self, sr: Image, hr: Image | None, lr: Image | None) -> float:
         if self.info.needs_hr:
             if hr is None:
                 raise SrjudgeError(

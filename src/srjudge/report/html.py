@@ -28,6 +28,8 @@ from PIL import Image
 from srjudge import __version__
 from srjudge.images.checks import check_image
 from srjudge.images.io import load_image, save_png, to_uint8
+from srjudge.judges.base import VETO_TAGS
+from srjudge.report.compare import most_different_region, upsample_bicubic, upsample_nearest, zoom
 
 if TYPE_CHECKING:
     from srjudge.select.files import RankResult
@@ -415,6 +417,74 @@ def _audit_html(audit: AuditSection, images: _Images, prefix: str) -> str:
     return "".join(parts)
 
 
+LARGE_BOUND = (1024, 1024)
+"""Large views: shown at their own size up to this, and never narrower than 512 px on screen."""
+ZOOM_WIDTH = 384
+
+
+def _array(image: ImageLike) -> np.ndarray:
+    return load_image(image) if isinstance(image, Path) else image
+
+
+def _view(images: _Images, array: np.ndarray, key: str, caption: str, back: str, note: str = "") -> str:
+    shown = images.show(array, key, caption, back, bound=LARGE_BOUND)
+    cls = ' class="pixelated"' if shown.pixelated or shown.width < 512 else ""
+    extra = f" · {_e(note)}" if note else ""
+    return (
+        f'<figure class="view" id="{back}"><a class="thumb" href="{_e(shown.href)}" title="open full size">'
+        f'<img{cls} src="{shown.thumb}" width="{shown.width}" height="{shown.height}" '
+        f'alt="{_e(caption)}"></a><figcaption><b>{_breakable(caption)}</b>{extra}</figcaption></figure>'
+    )
+
+
+def _crops(
+    images: _Images, prefix: str, key: str, label: str, pair: tuple[np.ndarray, np.ndarray],
+    rows: Sequence[tuple[str, np.ndarray]],
+) -> str:
+    """The same zoomed crop of every image in ``rows``, where the two images of ``pair`` differ most."""
+    box = most_different_region(*pair)
+    shown = [
+        _view(images, zoom(box.cut(image), ZOOM_WIDTH), f"{prefix}/{key}-{n}", caption, f"{prefix}-{key}-{n}")
+        for n, (caption, image) in enumerate(rows)
+    ]
+    return f'<h3>{_e(label)} ({_e(box.describe())})</h3><div class="views zoom">{"".join(shown)}</div>'
+
+
+def _compare_html(item: ReportItem, ordered: Sequence[CandidateEntry], images: _Images, prefix: str) -> str:
+    """The chosen output beside the runner-up and the LR (nearest, bicubic), large; the same zoomed crops
+    where #1 and #2 differ most; and, for each vetoed candidate, the region it contradicts."""
+    chosen = item.chosen_candidate()
+    if chosen is None:
+        return ""
+    best = _array(chosen.image)
+    size = best.shape[:2]
+    lr = _array(item.lr)
+    lr_near, lr_cubic = upsample_nearest(lr, size), upsample_bicubic(lr, size)
+    hr = _array(item.hr) if item.hr is not None else None
+    ranked = [c for c in ordered if c is not chosen and not c.abstained and c.rank is not None]
+    views = [
+        _view(images, lr_near, f"{prefix}/view-lr-n", "LR, nearest", f"{prefix}-view-lr-n", "its pixels"),
+        _view(images, lr_cubic, f"{prefix}/view-lr-b", "LR, bicubic", f"{prefix}-view-lr-b"),
+        _view(images, best, f"{prefix}/view-1", f"#1 chosen: {chosen.name}", f"{prefix}-view-1"),
+    ]
+    parts = []
+    if ranked:
+        runner = ranked[0]
+        second = _array(runner.image)
+        views.append(_view(images, second, f"{prefix}/view-2", f"#2: {runner.name}", f"{prefix}-view-2"))
+        rows = [("LR, nearest", lr_near), (f"#1 {chosen.name}", best), (f"#2 {runner.name}", second)]
+        if hr is not None and hr.shape[:2] == size:
+            rows.append(("HR (not seen by the judge)", hr))
+        parts.append(_crops(images, prefix, "zoom", "Where #1 and #2 differ most", (best, second), rows))
+    for n, cand in enumerate(c for c in ordered if set(c.tags) & set(VETO_TAGS)):
+        vetoed = _array(cand.image)
+        why = ", ".join(t for t in cand.tags if t in VETO_TAGS)
+        rows = [("LR, nearest", lr_near), (f"vetoed: {cand.name}", vetoed), (f"#1 {chosen.name}", best)]
+        label = f"What {cand.name} contradicts ({why})"
+        parts.append(_crops(images, prefix, f"veto{n}", label, (vetoed, best), rows))
+    return f'<h3>Compare at full size</h3><div class="views">{"".join(views)}</div>' + "".join(parts)
+
+
 def _item_html(index: int, item: ReportItem, images: _Images) -> str:
     prefix = f"item-{index}"
     ordered = _ordered(item.candidates)
@@ -447,6 +517,7 @@ def _item_html(index: int, item: ReportItem, images: _Images) -> str:
         f'<p class="chosen-line">{chosen_text}</p>',
         f'<p class="meta why">Why it beat the runner-up: {_e(item.why)}</p>' if item.why else "",
         f'<div class="grid refs">{"".join(refs)}</div>',
+        _compare_html(item, ordered, images, prefix),
         f"<h3>Candidates ({len(ordered)}), best first</h3>",
         f'<div class="grid">{"".join(cards)}</div>',
     ]
@@ -507,6 +578,9 @@ code{font:12px/1.4 ui-monospace,"DejaVu Sans Mono",monospace;background:#eef1f6;
 border-radius:4px;overflow-wrap:anywhere}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px;margin:16px 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:12px}
+.views{display:flex;flex-wrap:wrap;gap:12px}.view{margin:0;max-width:100%}
+.view img{display:block;width:512px;max-width:100%;height:auto}.views.zoom .view img{width:384px}
+.view figcaption{font-size:12.5px;color:#3a4356;padding:4px 0;max-width:512px;overflow-wrap:anywhere}
 .card{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden;
 display:flex;flex-direction:column}
 .card.chosen{border:2px solid var(--accent);box-shadow:0 0 0 3px #2f6fdf22}
