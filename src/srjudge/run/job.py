@@ -227,7 +227,7 @@ def _audit_item(layout: RunLayout, name: str, judge: Judge, policy: AuditPolicy,
     return decision.decision
 
 
-def build_report(run_dir: Path, *, hr_dir: Path | None = None) -> Path:
+def build_report(run_dir: Path, *, hr_dir: Path | None = None, note: str = "") -> Path:
     """(Re)build ``RUN/report/index.html`` from the run's records alone."""
     from srjudge.report import ReportData, write_report
 
@@ -256,7 +256,8 @@ def build_report(run_dir: Path, *, hr_dir: Path | None = None) -> Path:
             "fusion": f"{config.get('fuse', '?')} of the top {config.get('top_k', '?')}",
             "audit": f"tau {config.get('tau', '?')}, retries {config.get('retries', '?')}",
         },
-        note="Built from the run's records; an HR image, where shown, is a check the judge never saw.",
+        note="Built from the run's records; an HR image, where shown, is a check the judge never saw."
+        + (f" {note}" if note else ""),
     )
     return write_report(layout.report, report)
 

@@ -89,3 +89,17 @@ def _factory(
 
 SR_BACKENDS.add("bicubic", _factory("bicubic", classical.bicubic, "MATLAB imresize bicubic"))
 SR_BACKENDS.add("lanczos", _factory("lanczos", classical.lanczos, "OpenCV INTER_LANCZOS4"))
+
+
+def _classical(spec: Spec) -> SRBackend:
+    """``classical:NAME``: one of the classical candidate makers (nearest, sharpened, denoised variants)."""
+    coerce_options(spec, {}, kind="SR backend")
+    names = ", ".join(classical.DEMO_CANDIDATES)
+    if spec.arg is None:
+        raise SpecError(f"SR backend 'classical' needs a variant: classical:NAME with NAME one of {names}.")
+    if spec.arg not in classical.DEMO_CANDIDATES:
+        raise SpecError(f"Unknown classical variant {spec.arg!r}: use one of {names}.")
+    return InterpolationBackend(f"classical:{spec.arg}", classical.DEMO_CANDIDATES[spec.arg], spec.arg)
+
+
+SR_BACKENDS.add("classical", _classical)
