@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -71,9 +70,9 @@ def select_cmd(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("srjudge-out/select"),
 ) -> None:
     """Pick the most trustworthy candidate, fuse the top k, and validate with TWS."""
-    from srjudge.images.io import expand_image_paths, load_image, save_png
+    from srjudge.images.io import expand_image_paths, load_image
     from srjudge.judges import create_judge
-    from srjudge.select.folder import items_from_folder, items_from_manifest, select_items
+    from srjudge.select.folder import items_from_folder, items_from_manifest, select_items, write_selection
     from srjudge.select.selection import select_best
 
     the_judge = create_judge(judge)
@@ -120,9 +119,7 @@ def select_cmd(
         lr_name=str(lr_path),
         hr_name=str(hr) if hr else None,
     )
-    save_png(out_dir / "chosen.png", images[selection.chosen])
-    save_png(out_dir / "fused.png", selection.fused)
-    (out_dir / "selection.json").write_text(json.dumps(selection.to_dict(), indent=2))
+    write_selection(out_dir, selection, images, lr=lr_path)
     out.print(
         f"chosen: {candidates[selection.chosen]} (TWS {selection.tws_candidates[selection.chosen]:.1f}); "
         f"fused top {len(selection.top_k)} by {fuse}: TWS {selection.tws_fused:.1f} (0-100)"

@@ -17,12 +17,15 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from srjudge.errors import ImageError, SrjudgeError
 from srjudge.images.io import IMAGE_SUFFIXES, load_image, save_png
 from srjudge.judges.base import Judge
 from srjudge.judges.tws import TWSJudge
-from srjudge.select.selection import select_best
+from srjudge.select.selection import Selection, select_best
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,41 @@ class FolderSummary:
     """Item -> the chosen candidate's file name (new and resumed items)."""
 
 
+def write_selection(
+    folder: Path,
+    selection: Selection,
+    images: Sequence[np.ndarray],
+    *,
+    item: str | None = None,
+    fingerprint: dict[str, Any] | None = None,
+    lr: Path | None = None,
+) -> Path:
+    """``chosen.png``, ``fused.png`` and ``selection.json`` (written last and atomically, so that a record
+    only exists once its images do); single-image ``select`` and folder mode both write through here.
+
+    When the LR sits beside generate's ``manifest.json``, each candidate's backend, settings and seed
+    go into the record too.
+    """
+    save_png(folder / "chosen.png", images[selection.chosen])
+    save_png(folder / "fused.png", selection.fused)
+    payload: dict[str, Any] = selection.to_dict()
+    if item is not None:
+        payload["item"] = item
+    if fingerprint is not None:
+        payload["fingerprint"] = fingerprint
+    manifest = lr.parent / "manifest.json" if lr is not None else None
+    if manifest is not None and manifest.is_file():
+        try:
+            payload["candidates_provenance"] = json.loads(manifest.read_text()).get("candidates", [])
+        except json.JSONDecodeError:
+            payload["candidates_provenance"] = []
+    record = folder / "selection.json"
+    tmp = record.with_name(".selection.json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(record)
+    return record
+
+
 def select_items(
     items: Sequence[Item],
     judge: Judge,
@@ -186,18 +224,7 @@ def select_items(
                 if progress:
                     progress(n, len(items), item.name)
                 continue
-            save_png(folder / "chosen.png", images[selection.chosen])
-            save_png(folder / "fused.png", selection.fused)
-            payload = {**selection.to_dict(), "item": item.name, "fingerprint": fingerprint}
-            manifest = item.lr.parent / "manifest.json"  # written by generate: each candidate's backend
-            if manifest.is_file():
-                try:
-                    payload["candidates_provenance"] = json.loads(manifest.read_text()).get("candidates", [])
-                except json.JSONDecodeError:
-                    payload["candidates_provenance"] = []
-            tmp = record.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(payload, indent=2))
-            tmp.replace(record)
+            write_selection(folder, selection, images, item=item.name, fingerprint=fingerprint, lr=item.lr)
             best = selection.result.ranking.best.verdict
             writer.writerow(
                 [
