@@ -493,7 +493,7 @@ def _item_html(index: int, item: ReportItem, images: _Images) -> str:
     refs = [_ref_card(lr, "LR input", lr.size, f"{prefix}-lr")]
     if item.hr is not None:
         hr = images.show(item.hr, f"{prefix}/hr", f"{item.name}: HR reference", f"{prefix}-hr")
-        refs.append(_ref_card(hr, "HR reference", hr.size, f"{prefix}-hr"))
+        refs.append(_ref_card(hr, "HR reference (not seen by the judge)", hr.size, f"{prefix}-hr"))
     if item.fused is not None:
         fused = item.fused
         shown = images.show(fused.image, f"{prefix}/fused", f"{item.name}: fused", f"{prefix}-fused")
