@@ -26,7 +26,7 @@ from srjudge.provenance import file_sha256
 from srjudge.report import ReportItem
 from srjudge.run.layout import RUN_AUDIT_SCHEMA, RUN_SCHEMA, RunLayout, read_json, write_json_atomic
 from srjudge.select.files import pair_references
-from srjudge.select.folder import Item, select_items
+from srjudge.select.folder import Item, manifest_candidates, select_items
 from srjudge.sr.base import create_sr_backend
 from srjudge.sr.generate import generate_folder
 
@@ -171,11 +171,10 @@ def run_job(config: RunConfig, *, log: Log | None = None, progress: Progress | N
 
 def _item(layout: RunLayout, name: str) -> Item:
     """The candidates of one input, in the order of its manifest (which ``select`` records carry)."""
-    manifest = read_json(layout.manifest(name))
-    if manifest is None:
+    candidates = manifest_candidates(layout.candidates / name)
+    if not candidates:
         raise SrjudgeError(f"{layout.manifest(name)}: missing or damaged; re-run to regenerate it.")
-    folder = layout.candidates / name
-    return Item(name, folder / manifest["lr"], tuple(folder / c["file"] for c in manifest["candidates"]))
+    return Item(name, layout.lr(name), tuple(candidates))
 
 
 def _audit_item(layout: RunLayout, name: str, judge: Judge, policy: AuditPolicy, config: RunConfig) -> str:

@@ -40,8 +40,20 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def manifest_candidates(folder: Path) -> list[Path] | None:
+    """The candidates ``generate`` recorded in ``folder/manifest.json`` (None without a readable one)."""
+    try:
+        entries = json.loads((folder / "manifest.json").read_text())["candidates"]
+        return [folder / str(e["file"]) for e in entries if (folder / str(e["file"])).is_file()]
+    except (OSError, KeyError, TypeError, json.JSONDecodeError):
+        return None
+
+
 def items_from_folder(root: Path) -> list[Item]:
-    """One item per sub-folder holding ``lr.<ext>``; errors list every malformed sub-folder at once."""
+    """One item per sub-folder holding ``lr.<ext>``; errors list every malformed sub-folder at once.
+
+    A sub-folder written by ``generate`` is read through its ``manifest.json``; others by their images.
+    """
     if not root.is_dir():
         raise SrjudgeError(f"{root}: not a folder.")
     items, problems = [], []
@@ -53,7 +65,11 @@ def items_from_folder(root: Path) -> list[Item]:
             problems.append(f"{sub}: no lr.<png|jpg|...> file")
             continue
         cand_dir = sub / "candidates"
-        candidates = _images_in(cand_dir) if cand_dir.is_dir() else [f for f in files if f not in lr + hr]
+        manifest = manifest_candidates(sub)
+        if manifest is not None:  # generate's record: its candidates, in its order
+            candidates = manifest
+        else:
+            candidates = _images_in(cand_dir) if cand_dir.is_dir() else [f for f in files if f not in lr + hr]
         if len(candidates) < 1:
             problems.append(f"{sub}: no candidate images")
             continue
