@@ -261,8 +261,9 @@ def test_report_links_are_local_and_exist(written: Path) -> None:
             assert target.is_relative_to(out_dir) and target.is_file(), value
             files += 1
     # Full-size links: LR, HR, fused, panels and candidates of items 0-1, LR and candidates of item 2,
-    # plus the comparison: 4 large views per item and the zoomed crops (with the HR in items 0-1).
-    assert files == 2 * (4 + N_CANDIDATES) + 1 + N_CANDIDATES + N_COMPARE
+    # plus the comparison: 4 large views per item and the zoomed crops (with the HR in items 0-1), each
+    # a file that the page both shows (img src) and links to.
+    assert files == 2 * (4 + N_CANDIDATES) + 1 + N_CANDIDATES + 2 * N_COMPARE
     # Candidate files already inside the folder are linked where they are; the others are copied in.
     hrefs = [v for _, _, v in parsed.links]
     assert "run/candidates/cand-1.png" in hrefs and not any(v.startswith("elsewhere") for v in hrefs)
@@ -272,13 +273,17 @@ def test_report_thumbnails_are_small(written: Path) -> None:
     parsed = _parse(written.read_text(encoding="utf-8"))
     images = [(attrs.get("alt", ""), attrs["src"]) for tag, attrs in parsed.tags if tag == "img"]
     assert len(images) == 2 * (4 + N_CANDIDATES) + 1 + N_CANDIDATES + N_COMPARE
-    for alt, src in images:
+    inline = [(alt, src) for alt, src in images if src.startswith("data:")]
+    assert len(inline) == len(images) - N_COMPARE  # the large views load their files instead
+    for alt, src in inline:
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as thumb:
             thumb.load()
             bound = PANELS_BOUND if alt == "audit panels" else (THUMB_SIZE, THUMB_SIZE)
-            if alt.startswith(("LR, ", "#1 ", "#2", "HR (not seen")):
-                bound = LARGE_BOUND  # the comparison's large views and zoomed crops
             assert thumb.width <= bound[0] and thumb.height <= bound[1], (alt, thumb.size)
+    for alt, src in images:
+        if not src.startswith("data:"):
+            with Image.open(written.parent / unquote(src)) as view:
+                assert max(view.size) <= max(LARGE_BOUND), (alt, view.size)
 
 
 def test_report_content(written: Path) -> None:

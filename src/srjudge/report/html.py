@@ -429,10 +429,13 @@ def _array(image: ImageLike) -> np.ndarray:
 def _view(images: _Images, array: np.ndarray, key: str, caption: str, back: str, note: str = "") -> str:
     shown = images.show(array, key, caption, back, bound=LARGE_BOUND)
     cls = ' class="pixelated"' if shown.pixelated or shown.width < 512 else ""
+    # Large views load their PNG file beside the page (embedding them would make the page megabytes);
+    # a one-file report ("embed") keeps them inline.
+    src = shown.href if images.mode == "files" else shown.thumb
     extra = f" · {_e(note)}" if note else ""
     return (
         f'<figure class="view" id="{back}"><a class="thumb" href="{_e(shown.href)}" title="open full size">'
-        f'<img{cls} src="{shown.thumb}" width="{shown.width}" height="{shown.height}" '
+        f'<img{cls} src="{_e(src)}" width="{shown.width}" height="{shown.height}" '
         f'alt="{_e(caption)}"></a><figcaption><b>{_breakable(caption)}</b>{extra}</figcaption></figure>'
     )
 
@@ -641,7 +644,7 @@ def render_html(report: ReportData, images: _Images) -> str:
         for box_id, uri, caption, back in images.lightboxes
     )
     note = f" {_e(report.note)}" if report.note else ""
-    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    csp = "default-src 'none'; img-src data: 'self' file:; style-src 'unsafe-inline'"
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
