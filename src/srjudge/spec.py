@@ -127,3 +127,18 @@ def _stray_option_message(stray: str, parts: list[str], sep: str, option: str | 
         f"\"{stray}\" looks like an option of the previous spec; separate specs with ';' when a spec "
         f"contains commas: {example}"
     )
+
+
+class Choice:
+    """An option type with a fixed set of values, checked when the spec is parsed (not at first use):
+    ``{"channel": (Choice("rgb", "y", "gray"), "rgb")}``."""
+
+    def __init__(self, *values: str) -> None:
+        self.values = values
+        self.__name__ = "value: use one of " + ", ".join(values)
+
+    def __call__(self, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in self.values:
+            raise ValueError(raw)
+        return value

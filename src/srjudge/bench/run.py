@@ -25,6 +25,7 @@ from srjudge.bench.datasets import BestOfNDataset, MOSDataset, PairwiseDataset
 from srjudge.errors import SrjudgeError
 from srjudge.images.io import load_image
 from srjudge.judges.base import Judge, Verdict
+from srjudge.provenance import file_sha256
 
 Progress = Callable[[str, int, int], None]
 
@@ -132,6 +133,14 @@ def run_judge(
     return result
 
 
+def files_digest(paths: Sequence[Path | None]) -> str:
+    """One digest of the contents of an item's files: a file changed in place is a new item."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update((file_sha256(path) if path is not None else "-").encode())
+    return h.hexdigest()[:16]
+
+
 def _row(
     scores: ScoreFile,
     result: JudgeResult,
@@ -139,16 +148,19 @@ def _row(
     images: int,
     compute: Callable[[], dict[str, Any]],
     abstain: Callable[[str], dict[str, Any]],
+    digest: str,
 ) -> dict[str, Any]:
-    """The stored prediction for ``key``, or a new one (flushed at once); a judge error is an abstention."""
+    """The stored prediction for ``key`` made from the same file contents, or a new one (flushed at once);
+    a judge error is an abstention."""
     row = scores.get(key)
-    if row is not None:
+    if row is not None and row.get("digest") == digest:
         result.reused += 1
         return row
     try:
         row = compute()
     except SrjudgeError as exc:  # the judge cannot score this item: it abstains, and says why
         row = {**abstain(str(exc)), "error": str(exc)}
+    row["digest"] = digest
     scores.put(key, row)
     result.images += images
     return row
@@ -168,8 +180,10 @@ def _run_mos(
             verdict = judge.for_repeat(r).score(load_image(item.image), lr=_opt(item.lr), hr=_opt(item.ref))
             return {"score": _score(verdict), "raw": verdict.raw, "tags": list(verdict.tags)}
 
+        digest = files_digest([item.image, item.lr, item.ref])
+        none: Callable[[str], dict[str, Any]] = lambda _: {"score": None}  # noqa: E731
         rows = [
-            _row(scores, result, f"{item.image}#{r}", 1, partial(compute, r=r), lambda e: {"score": None})
+            _row(scores, result, f"{item.image}#{r}", 1, partial(compute, r=r), none, digest)
             for r in range(repeats)
         ]
         result.predictions[str(item.image)] = [row["score"] for row in rows]
@@ -200,8 +214,9 @@ def _run_pairwise(
         def abstain(_: str) -> dict[str, Any]:
             return {"a": None, "b": None, "winner": "tie", "position_consistency": None}
 
+        digest = files_digest([item.a, item.b, item.lr])
         rows = [
-            _row(scores, result, f"{item.a}|{item.b}#{r}", 2, partial(compute, r=r), abstain)
+            _row(scores, result, f"{item.a}|{item.b}#{r}", 2, partial(compute, r=r), abstain, digest)
             for r in range(repeats)
         ]
         result.predictions[f"{item.a}|{item.b}"] = [v for row in rows for v in (row["a"], row["b"])]
@@ -232,8 +247,9 @@ def _run_best_of_n(
             verdicts = judge.for_repeat(r).score_many(images, lr=lr)
             return {"scores": [_score(v) for v in verdicts]}
 
+        digest = files_digest([group.lr, *group.candidates])
         rows = [
-            _row(scores, result, f"{group.group}#{r}", count, partial(compute, r=r), abstain)
+            _row(scores, result, f"{group.group}#{r}", count, partial(compute, r=r), abstain, digest)
             for r in range(repeats)
         ]
         result.predictions[group.group] = [v for row in rows for v in row["scores"]]

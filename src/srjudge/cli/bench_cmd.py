@@ -44,6 +44,8 @@ def bench_cmd(
     from srjudge.judges import create_judge
     from srjudge.spec import iter_specs
 
+    if bootstrap < 0:
+        raise SrjudgeError(f"--bootstrap {bootstrap}: give a number of resamples >= 0 (0: no CIs).")
     if (dataset is None) == (synthetic is None):
         raise SrjudgeError("Give exactly one of --dataset PATH or --synthetic mos|pairwise|best-of-n.")
     if synthetic is not None:

@@ -126,6 +126,9 @@ def score_cmd(
         )
     _print_summary(the_judge)
     mean = mean_score(records)
+    if records and not mean["scored"]:  # nothing could be judged: a setting is missing, not an image
+        reason = records[0].verdict.abstain_reason or "no reason given"
+        raise SrjudgeError(f"no image could be scored with {the_judge.spec}: {reason.split(': ', 1)[-1]}")
     if fmt is ScoreFormat.json:
         payload = {
             "schema": SCORES_SCHEMA,
@@ -341,12 +344,29 @@ def demo_cmd(
     out.print(f"Run folder: {summary.run_dir}; summary with PSNR/SSIM vs HR: {out_dir / 'demo.json'}")
 
 
+def _os_message(exc: OSError) -> str:
+    """One line naming the path and what to do (no traceback)."""
+    where = exc.filename or ""
+    hints = {
+        IsADirectoryError: "it is a folder: give a file path, or another --out",
+        NotADirectoryError: "a part of the path is a file, not a folder: choose another --out",
+        FileExistsError: "it already exists: remove it or choose another --out",
+        PermissionError: "no permission: choose a folder you can write to",
+        FileNotFoundError: "no such file or folder: check the path",
+    }
+    hint = next((h for cls, h in hints.items() if isinstance(exc, cls)), exc.strerror or "")
+    return f"{where}: {hint}" if where else f"{exc.strerror or exc}: {hint}"
+
+
 def main() -> None:
     """Entry point: library errors become one line on stderr and exit status 2."""
     try:
         app()
     except SrjudgeError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except OSError as exc:  # output paths: an existing folder or file in the way, no permission, a full disk
+        err.print(f"[bold red]error:[/] {_os_message(exc)}", highlight=False)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted")

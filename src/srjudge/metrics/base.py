@@ -89,7 +89,8 @@ class MetricInfo:
         }
 
 
-OptionSchema = Mapping[str, tuple[type, Any]]
+OptionSchema = Mapping[str, tuple[Any, Any]]
+"""Option name -> (type or :class:`~srjudge.spec.Choice`, default)."""
 """Option name -> (type, default)."""
 
 

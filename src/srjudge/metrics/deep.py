@@ -30,6 +30,7 @@ from srjudge.models.files import (
     LPIPS_HEADS_WHEEL,
     TORCHVISION_FILES,
 )
+from srjudge.spec import Choice
 
 LPIPS_NETS = ("alex", "vgg")
 
@@ -75,7 +76,12 @@ def _require_hr(hr: Image | None, metric: str) -> Image:
             "Zhang et al., The Unreasonable Effectiveness of Deep Features as a Perceptual Metric, CVPR 2018"
         ),
     ),
-    options={"net": (str, "alex"), "backbone": (str, ""), "heads": (str, ""), "device": (str, "cpu")},
+    options={
+        "net": (Choice(*LPIPS_NETS), "alex"),
+        "backbone": (str, ""),
+        "heads": (str, ""),
+        "device": (str, "cpu"),
+    },
 )
 def lpips_factory(net: str = "alex", backbone: str = "", heads: str = "", device: str = "cpu") -> MetricFn:
     """Load LPIPS once and return ``(sr, hr, lr) -> distance`` (0 for identical images).

@@ -15,9 +15,10 @@ from skimage.filters import sobel
 
 from srjudge.images.checks import crop_border as crop
 from srjudge.images.color import rgb_to_gray
-from srjudge.metrics._planes import compare_planes
+from srjudge.metrics._planes import CHANNELS, compare_planes
 from srjudge.metrics._ssim import ms_ssim_2d, ssim_2d
 from srjudge.metrics.base import MetricInfo, ScoreMap, register_metric
+from srjudge.spec import Choice
 
 
 def psnr_value(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
@@ -36,7 +37,7 @@ def psnr_value(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
         unit="dB",
         score_map=ScoreMap("linear", 10.0, 50.0),
     ),
-    options={"channel": (str, "rgb"), "crop_border": (int, 0)},
+    options={"channel": (Choice(*CHANNELS), "rgb"), "crop_border": (int, 0)},
 )
 def psnr(
     sr: np.ndarray,
@@ -59,7 +60,7 @@ def psnr(
         value_range=(-1.0, 1.0),
         score_map=ScoreMap("linear", 0.0, 1.0),
     ),
-    options={"channel": (str, "gray"), "crop_border": (int, 0)},
+    options={"channel": (Choice(*CHANNELS), "gray"), "crop_border": (int, 0)},
 )
 def ssim(
     sr: np.ndarray,
@@ -82,7 +83,7 @@ def ssim(
         value_range=(0.0, 1.0),
         score_map=ScoreMap("linear", 0.0, 1.0),
     ),
-    options={"channel": (str, "gray"), "crop_border": (int, 0)},
+    options={"channel": (Choice(*CHANNELS), "gray"), "crop_border": (int, 0)},
     aliases=("msssim", "ms_ssim"),
 )
 def ms_ssim(

@@ -17,10 +17,11 @@ from srjudge.errors import SpecError
 from srjudge.images.checks import lr_scale
 from srjudge.images.color import rgb_to_lab
 from srjudge.images.resize import imresize
-from srjudge.metrics._planes import compare_planes
+from srjudge.metrics._planes import CHANNELS, compare_planes
 from srjudge.metrics._ssim import ssim_2d
 from srjudge.metrics.base import MetricInfo, ScoreMap, register_metric
 from srjudge.metrics.fullref import psnr_value
+from srjudge.spec import Choice
 
 KERNELS = ("bicubic", "area")
 
@@ -48,7 +49,7 @@ def downsample_to_lr(sr: np.ndarray, lr: np.ndarray, kernel: str = "bicubic") ->
         unit="dB",
         score_map=ScoreMap("linear", 20.0, 50.0),
     ),
-    options={"kernel": (str, "bicubic"), "channel": (str, "rgb")},
+    options={"kernel": (Choice(*KERNELS), "bicubic"), "channel": (Choice(*CHANNELS), "rgb")},
     aliases=("lr_psnr", "lrpsnr"),
 )
 def lr_psnr(
@@ -73,7 +74,7 @@ def lr_psnr(
         value_range=(-1.0, 1.0),
         score_map=ScoreMap("linear", 0.0, 1.0),
     ),
-    options={"kernel": (str, "bicubic"), "channel": (str, "gray")},
+    options={"kernel": (Choice(*KERNELS), "bicubic"), "channel": (Choice(*CHANNELS), "gray")},
     aliases=("lr_ssim",),
 )
 def lr_ssim(

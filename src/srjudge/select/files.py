@@ -116,7 +116,16 @@ def score_files(
     records = []
     for i, (path, lr_path, hr_path) in enumerate(zip(paths, lrs, hrs, strict=True)):
         image = load_image(path, max_pixels=max_pixels)
-        verdict = judge.score(image, lr=reference(lr_path), hr=reference(hr_path))
+        try:
+            verdict = judge.score(image, lr=reference(lr_path), hr=reference(hr_path))
+        except SrjudgeError as exc:  # this image cannot be judged (too small, ...): say which, go on
+            verdict = Verdict(
+                judge=judge.spec,
+                score=None,
+                raw=None,
+                provenance=judge.provenance(),
+                abstain_reason=f"{path.name}: {exc}",
+            )
         names = (str(lr_path) if lr_path else None, str(hr_path) if hr_path else None)
         records.append(ScoreRecord(str(path), verdict, *names))
         if progress:

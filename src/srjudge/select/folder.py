@@ -13,6 +13,7 @@ item by item, so an interruption loses at most the item in progress.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from srjudge.errors import ImageError, SrjudgeError
 from srjudge.images.io import IMAGE_SUFFIXES, load_image, save_png
 from srjudge.judges.base import Judge
 from srjudge.judges.tws import TWSJudge
+from srjudge.provenance import file_sha256
 from srjudge.select.selection import Selection, select_best
 
 
@@ -123,6 +125,8 @@ def items_from_manifest(path: Path) -> list[Item]:
                 problems.append(f"row {n}: {key} file {value!r} not found (relative to {base})")
     if problems:
         raise SrjudgeError(f"{path}: manifest problems:\n  " + "\n  ".join(problems))
+    if not grouped:
+        raise SrjudgeError(f"{path}: the manifest lists no items; it needs rows of item, lr, candidate[, hr]")
     return [
         Item(
             name,
@@ -179,6 +183,14 @@ def write_selection(
     return record
 
 
+def _inputs_digest(item: Item) -> str:
+    """Digest of an item's LR, HR and candidate files (names and contents)."""
+    h = hashlib.sha256()
+    for path in (item.lr, item.hr, *item.candidates):
+        h.update(f"{path.name if path else '-'}:{file_sha256(path) if path else '-'}\n".encode())
+    return h.hexdigest()[:16]
+
+
 def select_items(
     items: Sequence[Item],
     judge: Judge,
@@ -208,12 +220,14 @@ def select_items(
         for n, item in enumerate(items, 1):
             folder = out_dir / item.name
             record = folder / "selection.json"
+            # the settings and the inputs' contents: an added, removed or changed candidate is a new choice
+            item_fingerprint = {**fingerprint, "inputs": _inputs_digest(item)}
             if record.exists():
                 try:
                     previous = json.loads(record.read_text())
                 except json.JSONDecodeError:
                     previous = {}
-                if previous.get("fingerprint") == fingerprint:
+                if previous.get("fingerprint") == item_fingerprint:
                     summary.skipped.append(item.name)
                     summary.chosen[item.name] = Path(previous.get("chosen", {}).get("path", "?")).name
                     if progress:
@@ -240,7 +254,9 @@ def select_items(
                 if progress:
                     progress(n, len(items), item.name)
                 continue
-            write_selection(folder, selection, images, item=item.name, fingerprint=fingerprint, lr=item.lr)
+            write_selection(
+                folder, selection, images, item=item.name, fingerprint=item_fingerprint, lr=item.lr
+            )
             best = selection.result.ranking.best.verdict
             writer.writerow(
                 [

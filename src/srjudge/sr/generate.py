@@ -30,6 +30,16 @@ def _slug(spec: str) -> str:
     )
 
 
+def _usable(file: Path, shape: tuple[int, int]) -> bool:
+    """A kept candidate must read back whole and have this run's size (another scale is not kept)."""
+    if not file.is_file():
+        return False
+    try:
+        return load_image(file).shape[:2] == shape
+    except SrjudgeError:  # cut or damaged by an interruption: made again
+        return False
+
+
 def generate_folder(
     lr_paths: Sequence[Path],
     backends: Sequence[SRBackend],
@@ -43,6 +53,16 @@ def generate_folder(
     """Candidates for every LR input from every backend; returns the per-input manifests."""
     if samples < 1:
         raise SrjudgeError(f"--samples must be at least 1, got {samples}.")
+    names = [p.stem for p in lr_paths]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        listing = "; ".join(
+            f"{name}: " + ", ".join(str(p) for p in lr_paths if p.stem == name) for name in clashes
+        )
+        raise SrjudgeError(
+            f"LR inputs share file names, and each names its output folder ({listing}): "
+            "rename them or generate them into separate --out folders."
+        )
     manifests: dict[str, list[dict[str, Any]]] = {}
     for n, path in enumerate(lr_paths, 1):
         name = path.stem
@@ -60,7 +80,7 @@ def generate_folder(
                     / "candidates"
                     / f"{_slug(backend.spec)}{f'_s{sample_seed}' if backend.stochastic else ''}.png"
                 )
-                if not file.exists():
+                if not _usable(file, (lr.shape[0] * scale, lr.shape[1] * scale)):
                     image = backend.upscale(lr, scale=scale, seed=sample_seed)
                     save_png(file, image)
                 entries.append(
