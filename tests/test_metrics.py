@@ -195,9 +195,9 @@ def test_metric_spec_errors() -> None:
         create_metric("psnr:chanel=y")
     with pytest.raises(SpecError, match=r"crop_border='four'.*not a valid int"):
         create_metric("psnr:crop_border=four")
-    with pytest.raises(SpecError, match="channel='lab'.*use one of rgb, y, gray"):
+    with pytest.raises(SpecError, match=r"channel='lab'.*use one of rgb, y, gray"):
         create_metric("psnr:channel=lab")  # refused when the spec is read, before any work
-    with pytest.raises(SpecError, match="kernel='box'.*use one of bicubic, area"):
+    with pytest.raises(SpecError, match=r"kernel='box'.*use one of bicubic, area"):
         create_metric("lr-psnr:kernel=box")
     with pytest.raises(SrjudgeError, match="bare argument"):
         create_metric("psnr:/some/path")

@@ -140,3 +140,17 @@ def test_score_names_the_image_it_cannot_judge_and_scores_the_rest(tmp_path: Pat
     records = {Path(r["path"]).name: r for r in json.loads(result.stdout)["records"]}
     assert records["photo.png"]["score"] is not None
     assert records["tiny.png"]["abstained"] and records["tiny.png"]["abstain_reason"].startswith("tiny.png:")
+
+
+def test_max_pixels_governs_not_pillows_own_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # 14
+    """--max-pixels above Pillow's fixed default (about 89.5 MP) must be honoured; here scaled down."""
+    from PIL import Image
+
+    save_png(tmp_path / "x.png", bundled_photo("coffee", 64))  # 4,096 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)  # as if the image were above Pillow's default
+    assert load_image(tmp_path / "x.png", max_pixels=10_000).shape == (64, 64, 3)
+    assert Image.MAX_IMAGE_PIXELS == 1_000  # Pillow's global is left as it was
+    with pytest.raises(SrjudgeError, match=r"4,096 pixels is above the limit of 2,000"):
+        load_image(tmp_path / "x.png", max_pixels=2_000)

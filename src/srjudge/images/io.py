@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -96,6 +97,9 @@ def _pil_to_float_rgb(pil: Image.Image, path: Path) -> np.ndarray:
     return np.asarray(pil.convert("RGB"), dtype=np.float32) / np.float32(255.0)
 
 
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
 def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an image file into float32 RGB in [0, 1], H x W x 3."""
     p = Path(path)
@@ -106,9 +110,18 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     if p.stat().st_size == 0:
         raise ImageError(f"{p}: the file is empty (0 bytes).")
     try:
+        # srjudge's own limit (max_pixels, checked below with a clear message) governs, not Pillow's
+        # fixed ~89.5 MP default, so that --max-pixels can raise it for trusted large images.
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as pil:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _PILLOW_LIMIT_LOCK:  # Pillow's limit is a global: lifted only around the header read,
+                default_limit = Image.MAX_IMAGE_PIXELS  # which is all Image.open does; the check on
+                Image.MAX_IMAGE_PIXELS = None  # max_pixels below comes before any decoding
+                try:
+                    pil_image = Image.open(p)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = default_limit
+            with pil_image as pil:
                 width, height = pil.size
                 if width == 0 or height == 0:
                     raise ImageError(f"{p}: the image has zero size ({width}x{height}).")
