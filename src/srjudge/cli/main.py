@@ -242,6 +242,19 @@ def serve_cmd(
     max_body_mb: Annotated[
         int, typer.Option("--max-body-mb", help="Refuse larger request bodies (413).")
     ] = 32,
+    max_prompt_chars: Annotated[
+        int, typer.Option("--max-prompt-chars", help="Refuse longer prompts (413).")
+    ] = 8000,
+    max_model_calls: Annotated[
+        int, typer.Option("--max-model-calls", help="Refuse judge requests needing more model calls (422).")
+    ] = 256,
+    max_image_mpixels: Annotated[
+        float, typer.Option("--max-image-mpixels", help="Refuse larger images, checked on the header (413).")
+    ] = 16.0,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option("--allowed-host", help="Accept this Host name too (repeat; default: loopback names)."),
+    ] = None,
 ) -> None:
     """Serve a local VLM: OpenAI-compatible /v1/chat/completions and /judge/{score,compare,rank}."""
     import os
@@ -262,7 +275,20 @@ def serve_cmd(
             "reach this port can use the model."
         )
     backend = create_backend("hf", {"model": str(model), "device": device, "dtype": dtype})
-    application = create_app(backend, token=token, max_body_bytes=max_body_mb * 1024 * 1024)
+    for name, value in (("--max-body-mb", max_body_mb), ("--max-prompt-chars", max_prompt_chars)):
+        if value < 1:
+            raise SrjudgeError(f"{name} {value}: give a positive number.")
+    if max_model_calls < 1 or max_image_mpixels <= 0:
+        raise SrjudgeError("--max-model-calls and --max-image-mpixels must be positive.")
+    application = create_app(
+        backend,
+        token=token,
+        max_body_bytes=max_body_mb * 1024 * 1024,
+        max_prompt_chars=max_prompt_chars,
+        max_model_calls=max_model_calls,
+        max_image_pixels=int(max_image_mpixels * 1_000_000),
+        allowed_hosts=allowed_host or None,
+    )
     err.print(
         f"srjudge serve: {backend.identity()['model']} on http://{host}:{port} (OpenAPI schema at /docs)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,10 +61,28 @@ def data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
 
 
-def decode_data_uri(uri: str) -> np.ndarray:
-    """The inverse of :func:`data_uri` (any PIL-readable base64 image); raises ValueError when malformed."""
+class ImageTooLarge(ValueError):
+    """An image whose header declares more pixels than allowed; raised before any pixel is decoded."""
+
+    def __init__(self, width: int, height: int, max_pixels: int) -> None:
+        self.width, self.height, self.max_pixels = width, height, max_pixels
+        super().__init__(f"{width}x{height} = {width * height:,} pixels is above the limit of {max_pixels:,}")
+
+
+def decode_data_uri(
+    uri: str, *, max_pixels: int | None = None, formats: Sequence[str] | None = None
+) -> np.ndarray:
+    """The inverse of :func:`data_uri` (any PIL-readable base64 image); raises ValueError when malformed.
+
+    With ``max_pixels``, the size the image header declares is checked first (PIL reads headers
+    lazily), so a small file that would decompress to a huge image raises :class:`ImageTooLarge`
+    without being decoded. ``formats`` limits the PIL decoders tried (e.g. ``("PNG", "JPEG")``).
+    """
     if not uri.startswith("data:image/") or ";base64," not in uri:
         raise ValueError("expected a data:image/...;base64, URI")
     raw = base64.b64decode(uri.split(";base64,", 1)[1], validate=True)
-    with Image.open(io.BytesIO(raw)) as pil:
+    with Image.open(io.BytesIO(raw), formats=None if formats is None else list(formats)) as pil:
+        width, height = pil.size
+        if max_pixels is not None and width * height > max_pixels:
+            raise ImageTooLarge(width, height, max_pixels)
         return np.asarray(pil.convert("RGB"), dtype=np.float32) / np.float32(255.0)
