@@ -178,3 +178,114 @@ def test_exactly_one_opencv_build_is_installed_and_recorded() -> None:  # 22
     assert list(builds) == ["opencv-python-headless"], builds
     assert builds["opencv-python-headless"].startswith(cv2.__version__ + ".")
     assert JPEG_ENCODER.startswith(f"opencv-{cv2.__version__}")
+
+
+VOLATILE = {"seconds", "images_per_s", "wall_s", "created", "time", "html", "reused_scores"}
+"""What may differ between a resumed and an uninterrupted run: timings and the count of reused scores."""
+
+
+def _normalize(value: object, root: str) -> object:
+    if isinstance(value, dict):
+        return {k: _normalize(v, root) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_normalize(v, root) for v in value]
+    if isinstance(value, str):
+        return value.replace(root, "OUT")
+    return value
+
+
+def _outputs(out: Path) -> dict[str, object]:
+    """Every output of a command, comparable across two output folders (paths and timings taken out)."""
+    result: dict[str, object] = {}
+    root = str(out)
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        name = str(path.relative_to(out))
+        if path.suffix == ".png":
+            result[name] = path.read_bytes()
+        elif path.suffix == ".json":
+            result[name] = _normalize(json.loads(path.read_text()), root)
+        elif (
+            path.suffix == ".jsonl"
+        ):  # append-only: a line cut by the kill is skipped, the last row per key wins
+            rows = {}
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                rows[row.get("key", line)] = _normalize(row, root)
+            result[name] = rows
+        elif (
+            path.suffix == ".csv" and path.name != "table.csv"
+        ):  # bench's table.csv: its table.json is compared
+            lines = path.read_text().replace(root, "OUT").splitlines()
+            result[name] = (lines[:1], sorted(lines[1:]))
+    return result
+
+
+def _kill_cases(inputs: Path) -> dict[str, list[str]]:
+    return {
+        "generate": ["generate", str(inputs / "lr"), "-b", "bicubic", "-b", "lanczos"],
+        "degrade": ["degrade", str(inputs / "hr"), "--pipeline", "realesrgan", "--seed", "3"],
+        "select": ["select", "--folder", str(inputs / "gen"), "--top-k", "2"],
+        "audit": [
+            "audit",
+            str(inputs / "lr"),
+            "--sr",
+            "bicubic",
+            "--judge",
+            "trust",
+            "--hr",
+            str(inputs / "hr"),
+        ],
+        "bench": ["bench", "-d", str(inputs / "mos.csv"), "-j", "psnr;ssim;niqe", "--bootstrap", "50"],
+    }
+
+
+@pytest.fixture(scope="module")
+def kill_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("kill")
+    rows = [["image", "mos", "ref"]]
+    for n, photo in enumerate(
+        ("astronaut", "chelsea", "coffee", "camera", "rocket", "brick", "grass", "gravel")
+    ):
+        hr = bundled_photo(photo, 128)
+        save_png(root / "hr" / f"{photo}.png", hr)
+        save_png(root / "lr" / f"{photo}.png", q8(imresize(hr, 0.25)))
+        save_png(root / "mos" / f"{photo}.png", q8(imresize(imresize(hr, 0.5), 2.0)))
+        rows.append([f"mos/{photo}.png", str(3.0 + n / 10), f"hr/{photo}.png"])
+    with (root / "mos.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    generate_folder(
+        sorted((root / "lr").iterdir()),
+        [create_sr_backend("bicubic"), create_sr_backend("lanczos")],
+        root / "gen",
+    )
+    return root
+
+
+@pytest.mark.parametrize("command", ["generate", "degrade", "select", "audit", "bench"])
+def test_kill_then_rerun_ends_as_an_uninterrupted_run(
+    command: str, kill_inputs: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import time
+
+    args = _kill_cases(kill_inputs)[command]
+    whole = cli(*args, "-o", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    killed = tmp_path / "killed"
+    for delay in (1.5, 2.5):  # SIGKILL part-way (start-up takes about a second), twice
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "srjudge.cli.main", *args, "-o", str(killed)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    again = cli(*args, "-o", str(killed))
+    assert again.returncode == 0, again.stderr
+    assert _outputs(killed) == _outputs(tmp_path / "whole")
