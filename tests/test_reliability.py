@@ -289,3 +289,26 @@ def test_kill_then_rerun_ends_as_an_uninterrupted_run(
     again = cli(*args, "-o", str(killed))
     assert again.returncode == 0, again.stderr
     assert _outputs(killed) == _outputs(tmp_path / "whole")
+
+
+def test_atomic_writes_leave_the_old_file_or_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupted write (here: the disk fails mid-way) leaves the previous record intact."""
+    import os as os_module
+
+    from srjudge import atomic
+
+    target = atomic.write_json(tmp_path / "sub" / "record.json", {"v": 1})
+    assert json.loads(target.read_text()) == {"v": 1}
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os_module, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="No space"):
+        atomic.write_json(target, {"v": 2})
+    assert json.loads(target.read_text()) == {"v": 1}  # the old record, whole
+    monkeypatch.undo()
+    save_png(tmp_path / "img.png", np.zeros((4, 4, 3), np.float32))
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".png"] == ["img.png"]

@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from srjudge import atomic
 from srjudge.degrade import degrade
 from srjudge.errors import MissingDependencyError
 from srjudge.images.io import load_image, save_png
 from srjudge.metrics import create_metric
 from srjudge.run import RunConfig, RunLayout, RunSummary, build_report, run_job
-from srjudge.run.layout import read_json, write_json_atomic
+from srjudge.run.layout import read_json
 from srjudge.sr.base import create_sr_backend
 
 DEMO_SCHEMA = "srjudge.demo/2"
@@ -93,7 +94,7 @@ def prepare_inputs(out_dir: Path, cases: Sequence[tuple[str, str, int]] = DEMO_C
         lr, record = degrade(hr, pipeline=PIPELINE[kind], scale=4, seed=seed + index)
         save_png(inputs / "hr" / f"{name}.png", hr)
         save_png(inputs / "lr" / f"{name}.png", lr)
-        write_json_atomic(inputs / "lr" / f"{name}.json", record.to_dict())
+        atomic.write_json(inputs / "lr" / f"{name}.json", record.to_dict())
     return inputs
 
 

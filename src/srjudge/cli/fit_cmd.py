@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from srjudge import atomic
 from srjudge.cli.common import _progress, app, err, out
 
 
@@ -67,10 +66,7 @@ def fit_cmd(
     result.cv = cv_report(table, result, [j.spec for j in the_judges], n_boot=bootstrap, seed=seed)
     digest = file_sha256(data.path)
     doc = judge_file(result, dataset=data, digest=digest, folds=folds, seed=seed, l2=l2)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out_path)
+    atomic.write_json(out_path, doc)
     first = next(iter(result.cv.values()))
     grid = Table(title=f"{data.name}: {first['measure']} ({folds}-fold grouped CV, 95 % CI over groups)")
     for column in ("judge", first["measure"], "groups", "pairs"):

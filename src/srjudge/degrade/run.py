@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from srjudge import atomic
 from srjudge.degrade.core import check_scale, check_seed, degrade
 from srjudge.degrade.pipelines import PIPELINES
 from srjudge.degrade.record import DegradationRecord
@@ -202,12 +203,6 @@ def _matches(
     return same and _png_size(lr_path) == tuple(record.output_size)
 
 
-def _write_atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _read_old_rows(csv_path: Path) -> list[dict[str, str]]:
     if not csv_path.exists():
         return []
@@ -310,7 +305,7 @@ def degrade_folder(
                 tmp_png = lr_path.with_name(f".{lr_path.stem}.tmp.png")
                 save_png(tmp_png, lr)
                 os.replace(tmp_png, lr_path)
-                _write_atomic_text(sidecar, record.to_json() + "\n")
+                atomic.write_text(sidecar, record.to_json() + "\n")
                 writer.writerow(csv_row(record, name, lr_path, sidecar, out))
                 fh.flush()
                 item = FolderItem(p, name, image_seed, lr_path, sidecar, "written")

@@ -8,6 +8,7 @@ Every failure raises :class:`~srjudge.errors.ImageError` naming the file and the
 from __future__ import annotations
 
 import glob
+import io
 import os
 import threading
 import warnings
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from srjudge import atomic
 from srjudge.errors import ImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -171,21 +173,21 @@ def save_png(path: str | os.PathLike[str], image: np.ndarray, *, bits: int = 8) 
     p.parent.mkdir(parents=True, exist_ok=True)
     # Written under a temporary name (not an image suffix, so no folder scan picks it up) and renamed:
     # an interrupted save leaves the old file or none, never a cut PNG that a resume would keep.
-    tmp = p.with_name(f".{p.name}.tmp")
     if bits == 8:
-        Image.fromarray(to_uint8(image)).save(tmp, format="PNG")
+        buffer = io.BytesIO()
+        Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
+        data = buffer.getvalue()
     elif bits == 16:
         import cv2
 
-        data = np.round(np.clip(image, 0.0, 1.0) * 65535.0).astype(np.uint16)
-        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(data[:, :, ::-1]))
+        sixteen = np.round(np.clip(image, 0.0, 1.0) * 65535.0).astype(np.uint16)
+        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(sixteen[:, :, ::-1]))
         if not ok:
             raise ImageError(f"{p}: could not encode the image as 16-bit PNG.")
-        tmp.write_bytes(encoded.tobytes())
+        data = encoded.tobytes()
     else:
         raise ValueError(f"bits must be 8 or 16, got {bits}")
-    os.replace(tmp, p)
-    return p
+    return atomic.write_bytes(p, data)
 
 
 def expand_image_paths(items: Iterable[str | os.PathLike[str]], *, recursive: bool = False) -> list[Path]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srjudge import atomic
 from srjudge.audit.gate import AuditPolicy, audit_image
 from srjudge.audit.run import panel
 from srjudge.errors import SpecError, SrjudgeError
@@ -24,7 +25,7 @@ from srjudge.judges import create_judge
 from srjudge.judges.base import Judge
 from srjudge.provenance import file_sha256
 from srjudge.report import ReportItem
-from srjudge.run.layout import RUN_AUDIT_SCHEMA, RUN_SCHEMA, RunLayout, read_json, write_json_atomic
+from srjudge.run.layout import RUN_AUDIT_SCHEMA, RUN_SCHEMA, RunLayout, read_json
 from srjudge.select.files import pair_references
 from srjudge.select.folder import Item, manifest_candidates, select_items
 from srjudge.sr.base import create_sr_backend
@@ -119,7 +120,7 @@ def run_job(config: RunConfig, *, log: Log | None = None, progress: Progress | N
             f"{layout.root} holds a x{previous['config']['scale']} run; "
             f"use another --out for x{config.scale}."
         )
-    write_json_atomic(layout.settings, {"schema": RUN_SCHEMA, "config": config.to_dict()})
+    atomic.write_json(layout.settings, {"schema": RUN_SCHEMA, "config": config.to_dict()})
     lr_paths = expand_image_paths(list(config.inputs))
     names = [p.stem for p in lr_paths]
     if len(set(names)) != len(names):
@@ -212,7 +213,7 @@ def _audit_item(layout: RunLayout, name: str, judge: Judge, policy: AuditPolicy,
     folder = layout.audit / name
     save_png(folder / "final.png", decision.final.image)
     save_png(folder / "panel.png", panel(lr, decision))
-    write_json_atomic(
+    atomic.write_json(
         layout.audit_record(name),
         {
             "schema": RUN_AUDIT_SCHEMA,

@@ -20,7 +20,6 @@ record complete or absent, and a re-run skips what is recorded with the same set
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,14 +71,6 @@ class RunLayout:
 
     def audit_record(self, name: str) -> Path:
         return self.audit / name / "decision.json"
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON so that the file is either the old one or the complete new one, never a cut one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

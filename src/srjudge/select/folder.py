@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from srjudge import atomic
 from srjudge.errors import ImageError, SrjudgeError
 from srjudge.images.io import IMAGE_SUFFIXES, load_image, save_png
 from srjudge.judges.base import Judge
@@ -176,11 +177,7 @@ def write_selection(
             payload["candidates_provenance"] = json.loads(manifest.read_text()).get("candidates", [])
         except json.JSONDecodeError:
             payload["candidates_provenance"] = []
-    record = folder / "selection.json"
-    tmp = record.with_name(".selection.json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(record)
-    return record
+    return atomic.write_json(folder / "selection.json", payload)
 
 
 def _inputs_digest(item: Item) -> str:

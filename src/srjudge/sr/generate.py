@@ -8,7 +8,6 @@ candidate's backend spec, settings and seed. Existing candidates are kept (resum
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from srjudge import atomic
 from srjudge.errors import SrjudgeError
 from srjudge.images.io import load_image, save_png
 from srjudge.sr.base import SRBackend
@@ -97,9 +97,7 @@ def generate_folder(
         text = json.dumps(manifest, indent=2)
         target = folder / "manifest.json"
         if not target.is_file() or target.read_text() != text:
-            tmp = target.with_name(".manifest.json.tmp")
-            tmp.write_text(text)
-            os.replace(tmp, target)
+            atomic.write_text(target, text)
         manifests[name] = entries
         if progress:
             progress(n, len(lr_paths), name)

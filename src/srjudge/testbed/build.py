@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from srjudge import atomic
 from srjudge.degrade.core import as_float_image, check_seed, replay
 from srjudge.degrade.ops import JPEG_ENCODER, apply_steps
 from srjudge.degrade.record import SCHEMA as RECORD_SCHEMA
@@ -825,12 +826,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _read_rows(path: Path, *, repair: bool) -> list[dict[str, Any]]:
     """Complete rows of items.jsonl; a torn last line is cut off when ``repair`` (resume), else an error."""
     if not path.exists():
@@ -902,7 +897,7 @@ def build_testbed(
     (folder / "hr").mkdir(parents=True, exist_ok=True)
     (folder / "lr").mkdir(parents=True, exist_ok=True)
     if not state_path.exists():
-        _write_atomic(state_path, json.dumps({"config": cfg, "version": __version__}, indent=2).encode())
+        atomic.write_bytes(state_path, json.dumps({"config": cfg, "version": __version__}, indent=2).encode())
     manifest_path.unlink(missing_ok=True)
 
     rows = _read_rows(items_path, repair=True)
@@ -969,7 +964,7 @@ def build_testbed(
         "split_faces": {s: list(config.faces_of(s)) for s in SPLITS},
         "environment": _environment(),
     }
-    _write_atomic(manifest_path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    atomic.write_bytes(manifest_path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
     return _manifest(folder, data, rows)
 
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from srjudge import atomic
 from srjudge.bench.measures import Estimate, boot_indices, mean_estimate
 from srjudge.errors import MissingWeightsError, SpecError, SrjudgeError
 from srjudge.images.io import load_image, quantize_8bit, save_png
@@ -779,9 +780,7 @@ class CandidateCache:
             used.add(name)
             entries.append({"key": key, "file": name, **record})
         data["entries"] = entries
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        tmp.replace(path)
+        atomic.write_text(path, json.dumps(data, indent=1))
 
 
 def _make_backends(specs: Sequence[str]) -> list[SRBackend]:

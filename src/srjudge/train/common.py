@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from srjudge import atomic
 from srjudge.errors import MissingDependencyError, MissingWeightsError, SpecError
 
 __all__ = [
@@ -552,7 +553,4 @@ def write_training_record(
         "command": command_name(sys.argv),
     }
     path = out_dir / RECORD_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic.write_json(path, record)

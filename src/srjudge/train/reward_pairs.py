@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from srjudge import atomic
 from srjudge.errors import SrjudgeError
 from srjudge.provenance import file_sha256
 
@@ -305,9 +306,7 @@ def write_pairs(
     for pair in pairs:
         row = pair.to_row(path.parent) if isinstance(pair, PreferencePair) else dict(pair)
         lines.append(json.dumps(row, sort_keys=False))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, "".join(line + "\n" for line in lines))
     if meta is not None:
         meta_path = path.parent / DATASET_JSON
         meta_path.write_text(json.dumps(dict(meta), indent=2) + "\n", encoding="utf-8")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from srjudge import atomic
 from srjudge.errors import SrjudgeError
 from srjudge.jsonl import open_for_append, read_jsonl
 from srjudge.train.common import LoraSettings
@@ -297,9 +298,7 @@ def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
 def _keep_rows_up_to(path: Path, step: int) -> None:
     """Rewrite the metrics file ``path`` without its rows logged after ``step`` (a resumed checkpoint's)."""
     kept = [row for _, row in read_jsonl(path) if int(row.get("step", 0)) <= step]
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(row, default=float) + "\n" for row in kept), encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, "".join(json.dumps(row, default=float) + "\n" for row in kept))
 
 
 # ----------------------------------------------------------------------------------------------------------
