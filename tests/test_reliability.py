@@ -180,7 +180,7 @@ def test_exactly_one_opencv_build_is_installed_and_recorded() -> None:  # 22
     assert JPEG_ENCODER.startswith(f"opencv-{cv2.__version__}")
 
 
-VOLATILE = {"seconds", "images_per_s", "wall_s", "created", "time", "html", "reused_scores"}
+VOLATILE = {"seconds", "images_per_s", "wall_s", "timings_s", "created", "time", "html", "reused_scores"}
 """What may differ between a resumed and an uninterrupted run: timings and the count of reused scores."""
 
 
@@ -239,6 +239,22 @@ def _kill_cases(inputs: Path) -> dict[str, list[str]]:
             str(inputs / "hr"),
         ],
         "bench": ["bench", "-d", str(inputs / "mos.csv"), "-j", "psnr;ssim;niqe", "--bootstrap", "50"],
+        "testbed run": [
+            "testbed",
+            "run",
+            "--testbed",
+            str(inputs / "tb"),
+            "--limit",
+            "12",
+            "--judges",
+            "trust;lr-psnr",
+            "--samples",
+            "4",
+            "--steps",
+            "5",
+            "--bootstrap",
+            "50",
+        ],
     }
 
 
@@ -256,6 +272,8 @@ def kill_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         rows.append([f"mos/{photo}.png", str(3.0 + n / 10), f"hr/{photo}.png"])
     with (root / "mos.csv").open("w", newline="") as fh:
         csv.writer(fh).writerows(rows)
+    built = cli("testbed", "build", "--out", str(root / "tb"))
+    assert built.returncode == 0, built.stderr
     generate_folder(
         sorted((root / "lr").iterdir()),
         [create_sr_backend("bicubic"), create_sr_backend("lanczos")],
@@ -264,7 +282,7 @@ def kill_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("command", ["generate", "degrade", "select", "audit", "bench"])
+@pytest.mark.parametrize("command", ["generate", "degrade", "select", "audit", "bench", "testbed run"])
 def test_kill_then_rerun_ends_as_an_uninterrupted_run(
     command: str, kill_inputs: Path, tmp_path: Path
 ) -> None:
