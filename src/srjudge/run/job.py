@@ -122,10 +122,7 @@ def run_job(config: RunConfig, *, log: Log | None = None, progress: Progress | N
         )
     atomic.write_json(layout.settings, {"schema": RUN_SCHEMA, "config": config.to_dict()})
     lr_paths = expand_image_paths(list(config.inputs))
-    names = [p.stem for p in lr_paths]
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise SrjudgeError(f"run: LR inputs share file names ({', '.join(twice)}); rename them.")
+    names = [p.stem for p in lr_paths]  # generate refuses inputs that share a name
     judge = create_judge(config.judge)
     backends = [create_sr_backend(spec) for spec in config.backends]
     summary = RunSummary(layout.root, items=names)
