@@ -98,7 +98,7 @@ def _reader(spec: str) -> tuple[Any, str | None, str | None]:
 
 def _evaluate(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from srjudge.sr.base import create_sr_backend
-    from srjudge.testbed.build import TestbedConfig, glyph_arrays
+    from srjudge.testbed import TestbedConfig, glyph_arrays
     from srjudge.train.diffusion_sr import evaluate_diffusion_sr
 
     backend = create_sr_backend(f"diffusion:{folder},steps={args.eval_steps},eta={args.eval_eta}")
@@ -110,7 +110,7 @@ def _evaluate(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             continue
         data = glyph_arrays(config, split, count=count)
         ev = evaluate_diffusion_sr(
-            backend.sample,  # type: ignore[attr-defined]
+            backend.sample_batch,  # type: ignore[attr-defined]
             data.hr,
             data.lr,
             data.labels,
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from srjudge.sr.conditional_diffusion import DEFAULT_ETA, DEFAULT_STEPS, RECORD_NAME, save_checkpoint
-    from srjudge.testbed.build import TestbedConfig, glyph_arrays
+    from srjudge.testbed import TestbedConfig, glyph_arrays
     from srjudge.train.diffusion_sr import DiffusionSRTrainConfig, TrainState, data_digest, train_diffusion_sr
 
     out: Path = args.out

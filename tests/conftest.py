@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from srjudge.demo import bundled_photo
 from srjudge.images.io import quantize_8bit
 from srjudge.images.resize import imresize
+from srjudge.images.samples import bundled_photo
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from srjudge.metrics import create_metric
 @pytest.fixture(scope="module")
 def u8() -> np.ndarray:
     """A 192x128 crop of a bundled photo as the uint8 array OpenCV or PIL would give."""
-    from srjudge.demo import bundled_photo
+    from srjudge.images.samples import bundled_photo
 
     return np.ascontiguousarray(to_uint8(bundled_photo("astronaut"))[:128, :192])
 

@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from srjudge.bench.datasets import (
-    BestOfNDataset,
-    DatasetError,
-    MOSDataset,
-    PairItem,
-    PairwiseDataset,
-    load_dataset,
-    make_synthetic,
-)
+from srjudge.bench.dataset_files import DatasetError
+from srjudge.bench.datasets import BestOfNDataset, MOSDataset, PairItem, PairwiseDataset, load_dataset
+from srjudge.bench.synthetic import make_synthetic
 from srjudge.errors import SrjudgeError
 
 

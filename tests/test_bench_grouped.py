@@ -16,10 +16,15 @@ import pytest
 from scipy import stats
 from scipy.optimize import curve_fit
 
+from srjudge.bench import bootstrap as B
+from srjudge.bench import fitting as F
+from srjudge.bench import grouped as G
 from srjudge.bench import measures as M
-from srjudge.bench.datasets import DatasetError, MOSDataset, load_dataset, make_synthetic
+from srjudge.bench.dataset_files import DatasetError
+from srjudge.bench.datasets import MOSDataset, load_dataset
 from srjudge.bench.evaluate import GROUPED_COLUMNS, run_bench
 from srjudge.bench.page import is_numeric_text, nonempty_columns, render_bench_page, table_html
+from srjudge.bench.synthetic import make_synthetic
 from srjudge.judges import create_judge
 
 # ---------------------------------------------------------------------------------------------------
@@ -32,28 +37,28 @@ def test_perfect_within_group_order_despite_group_offsets() -> None:
     human = [4, 5, 6, 1, 2, 3, 7, 8, 9]
     pred = [10, 20, 30, 40, 50, 60, 0, 1, 2]
     groups = ["a"] * 3 + ["b"] * 3 + ["c"] * 3
-    assert M.srcc(pred, human) < 0
-    assert M.within_group_srcc(pred, human, groups) == pytest.approx(1.0)
-    assert M.within_group_pairwise(pred, human, groups) == pytest.approx(1.0)
-    g = M.grouped_measures(pred, human, groups, n_boot=200)
+    assert F.srcc(pred, human) < 0
+    assert G.within_group_srcc(pred, human, groups) == pytest.approx(1.0)
+    assert G.within_group_pairwise(pred, human, groups) == pytest.approx(1.0)
+    g = G.grouped_measures(pred, human, groups, n_boot=200)
     assert (g.n_items, g.n_groups, g.n_groups_used, g.n_pairs, g.n_judge_ties) == (9, 3, 3, 9, 0)
-    assert g.srcc == M.Estimate(1.0, 1.0, 1.0) and g.pair_accuracy == M.Estimate(1.0, 1.0, 1.0)
+    assert g.srcc == B.Estimate(1.0, 1.0, 1.0) and g.pair_accuracy == B.Estimate(1.0, 1.0, 1.0)
 
 
 def test_reversed_within_group_order() -> None:
     human = [1, 2, 3, 10, 20]
     pred = [3, 2, 1, 0.5, 0.1]
     groups = ["x", "x", "x", "y", "y"]
-    assert M.within_group_srcc(pred, human, groups) == pytest.approx(-1.0)
-    assert M.within_group_pairwise(pred, human, groups) == pytest.approx(0.0)
+    assert G.within_group_srcc(pred, human, groups) == pytest.approx(-1.0)
+    assert G.within_group_pairwise(pred, human, groups) == pytest.approx(0.0)
 
 
 def test_dmos_direction() -> None:
     human = [1, 2, 3, 10, 20]
     pred = [3, 2, 1, 0.5, 0.1]  # higher prediction, lower DMOS: a perfect judge of DMOS
     groups = ["x", "x", "x", "y", "y"]
-    assert M.within_group_srcc(pred, human, groups, higher_is_better=False) == pytest.approx(1.0)
-    assert M.within_group_pairwise(pred, human, groups, higher_is_better=False) == pytest.approx(1.0)
+    assert G.within_group_srcc(pred, human, groups, higher_is_better=False) == pytest.approx(1.0)
+    assert G.within_group_pairwise(pred, human, groups, higher_is_better=False) == pytest.approx(1.0)
 
 
 def test_judge_ties_count_half_and_human_ties_are_left_out() -> None:
@@ -62,7 +67,7 @@ def test_judge_ties_count_half_and_human_ties_are_left_out() -> None:
     human = [1, 2, 3, 1, 1, 2]
     pred = [1, 1, 2, 2, 1, 3]
     groups = ["p", "p", "p", "q", "q", "q"]
-    g = M.grouped_measures(pred, human, groups, n_boot=0)
+    g = G.grouped_measures(pred, human, groups, n_boot=0)
     assert g.n_pairs == 3 + 2 and g.n_judge_ties == 1
     assert g.pair_accuracy.value == pytest.approx((2.5 + 2.0) / 5)
     assert g.judge_tie_credit == 0.5
@@ -72,7 +77,7 @@ def test_judge_ties_count_half_and_human_ties_are_left_out() -> None:
     ) / 2
     assert g.srcc.value == pytest.approx(expected)
     # A judge that scores a whole group equal: every pair is a tie (0.5) and its SRCC counts 0.
-    flat = M.grouped_measures([5, 5, 5], [1, 2, 3], ["g"] * 3, n_boot=0)
+    flat = G.grouped_measures([5, 5, 5], [1, 2, 3], ["g"] * 3, n_boot=0)
     assert flat.pair_accuracy.value == pytest.approx(0.5) and flat.srcc.value == 0.0
     assert flat.n_judge_ties == 3
 
@@ -81,36 +86,36 @@ def test_groups_of_one_and_constant_groups_are_skipped() -> None:
     human = [1, 2, 3, 5, 4, 4, 4]
     pred = [1, 2, 3, 0, 9, 1, 5]
     groups = ["a", "a", "a", "single", "flat", "flat", "flat"]
-    g = M.grouped_measures(pred, human, groups, n_boot=50)
+    g = G.grouped_measures(pred, human, groups, n_boot=50)
     assert (g.n_groups, g.n_groups_used, g.n_pairs) == (3, 1, 3)
     assert g.srcc.value == pytest.approx(1.0) and g.pair_accuracy.value == pytest.approx(1.0)
     assert g.to_row()["groups_skipped"] == 2
-    none_used = M.grouped_measures([1, 2], [3, 3], ["a", "a"], n_boot=50)
+    none_used = G.grouped_measures([1, 2], [3, 3], ["a", "a"], n_boot=50)
     assert none_used.n_groups_used == 0 and none_used.n_pairs == 0
     assert math.isnan(none_used.srcc.value) and math.isnan(none_used.pair_accuracy.value)
-    assert math.isnan(M.within_group_srcc([1], [1], ["a"]))
+    assert math.isnan(G.within_group_srcc([1], [1], ["a"]))
 
 
 def test_abstentions_are_dropped_and_counted() -> None:
     human = [1, 2, 3, 1, 2]
     pred: list[float | None] = [1, None, 3, float("nan"), 2]
     groups = ["a", "a", "a", "b", "b"]
-    g = M.grouped_measures(pred, human, groups, n_boot=20)
+    g = G.grouped_measures(pred, human, groups, n_boot=20)
     # Group a keeps items 0 and 2 (one pair, right); group b keeps one item and is skipped.
     assert (g.n_items, g.n_abstained, g.n_groups, g.n_groups_used, g.n_pairs) == (3, 2, 2, 1, 1)
     assert g.pair_accuracy.value == 1.0 and g.srcc.value == pytest.approx(1.0)
-    assert M.within_group_pairwise(np.array([1.0, np.nan, 3.0]), [1, 2, 3], ["a"] * 3) == 1.0
+    assert G.within_group_pairwise(np.array([1.0, np.nan, 3.0]), [1, 2, 3], ["a"] * 3) == 1.0
 
 
 def test_input_validation() -> None:
     with pytest.raises(ValueError, match="lengths differ"):
-        M.grouped_measures([1, 2], [1, 2, 3], ["a", "a", "a"])
+        G.grouped_measures([1, 2], [1, 2, 3], ["a", "a", "a"])
     with pytest.raises(ValueError, match="human scores"):
-        M.within_group_srcc([1, 2], [1, float("nan")], ["a", "a"])
+        G.within_group_srcc([1, 2], [1, float("nan")], ["a", "a"])
     with pytest.raises(ValueError, match="finite"):
-        M.within_group_srcc([1, float("inf")], [1, 2], ["a", "a"])
+        G.within_group_srcc([1, float("inf")], [1, 2], ["a", "a"])
     with pytest.raises(ValueError, match="group"):
-        M.within_group_srcc([1, 2], [1, 2], ["a", None])  # type: ignore[list-item]
+        G.within_group_srcc([1, 2], [1, 2], ["a", None])  # type: ignore[list-item]
 
 
 def test_bootstrap_resamples_groups_not_items() -> None:
@@ -120,10 +125,10 @@ def test_bootstrap_resamples_groups_not_items() -> None:
     pred = [1.0, 2.0, 3.0, 2.0, 1.0]
     groups = ["A", "A", "A", "B", "B"]
     n_boot, seed = 400, 11
-    g = M.grouped_measures(pred, human, groups, n_boot=n_boot, seed=seed)
+    g = G.grouped_measures(pred, human, groups, n_boot=n_boot, seed=seed)
     assert g.srcc.value == pytest.approx(0.0) and g.pair_accuracy.value == pytest.approx(0.75)
     # The same CI by hand: draw the 2 groups with replacement with the same generator.
-    idx = M.boot_indices(2, n_boot, seed)
+    idx = B.boot_indices(2, n_boot, seed)
     per_srcc, per_credit, per_pairs = np.array([1.0, -1.0]), np.array([3.0, 0.0]), np.array([3.0, 1.0])
     srcc_boot = per_srcc[idx].mean(axis=1)
     pair_boot = per_credit[idx].sum(axis=1) / per_pairs[idx].sum(axis=1)
@@ -138,7 +143,7 @@ def test_bootstrap_resamples_groups_not_items() -> None:
     rng = np.random.default_rng(seed)
     item_boot = []
     for rows in rng.integers(0, 5, size=(n_boot, 5)):
-        value = M.within_group_pairwise(
+        value = G.within_group_pairwise(
             [pred[i] for i in rows], [human[i] for i in rows], [groups[i] for i in rows]
         )
         if not math.isnan(value):
@@ -153,9 +158,9 @@ def test_grouped_measures_are_deterministic() -> None:
     groups = [f"g{i // 6}" for i in range(60)]
     human = rng.normal(size=60)
     pred = human + rng.normal(scale=1.0, size=60)
-    a = M.grouped_measures(pred, human, groups, n_boot=300, seed=5)
-    assert a == M.grouped_measures(list(pred), list(human), groups, n_boot=300, seed=5)
-    assert a != M.grouped_measures(pred, human, groups, n_boot=300, seed=6)
+    a = G.grouped_measures(pred, human, groups, n_boot=300, seed=5)
+    assert a == G.grouped_measures(list(pred), list(human), groups, n_boot=300, seed=5)
+    assert a != G.grouped_measures(pred, human, groups, n_boot=300, seed=6)
     for est in (a.srcc, a.pair_accuracy):
         assert est.low <= est.value <= est.high and est.high > est.low
     assert a.n_groups_used == 10 and a.n_pairs == 10 * 15
@@ -178,12 +183,12 @@ def test_large_group_pairs_match_brute_force() -> None:
                 ties += 1
             elif (pred[i] > pred[j]) == (human[i] > human[j]):
                 right += 1
-    old = M._PAIR_BLOCK
+    old = G._PAIR_BLOCK
     try:
-        M._PAIR_BLOCK = 5000
-        g = M.grouped_measures(pred, human, ["one"] * n, n_boot=0)
+        G._PAIR_BLOCK = 5000
+        g = G.grouped_measures(pred, human, ["one"] * n, n_boot=0)
     finally:
-        M._PAIR_BLOCK = old
+        G._PAIR_BLOCK = old
     assert g.n_pairs == pairs and g.n_judge_ties == ties
     assert g.pair_accuracy.value == pytest.approx((right + 0.5 * ties) / pairs)
     assert g.srcc.value == pytest.approx(stats.spearmanr(pred, human).statistic)
@@ -197,11 +202,11 @@ def _hump(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A rise then a longer fall (the 5-param logistic's own shape with a negative linear term)."""
     rng = np.random.default_rng(seed)
     x = np.linspace(0, 100, 60)
-    y = M.LogisticFit("5-param", (60.0, 0.3, 20.0, -0.8, 50.0))(x) + rng.normal(0, 2, x.size)
+    y = F.LogisticFit("5-param", (60.0, 0.3, 20.0, -0.8, 50.0))(x) + rng.normal(0, 2, x.size)
     return x, y
 
 
-def _falls_against(fit: M.LogisticFit, x: np.ndarray, direction: int) -> float:
+def _falls_against(fit: F.LogisticFit, x: np.ndarray, direction: int) -> float:
     grid = np.linspace(x.min(), x.max(), 4001)
     v = direction * fit(grid)
     return float(np.max(np.maximum.accumulate(v) - v))
@@ -209,17 +214,17 @@ def _falls_against(fit: M.LogisticFit, x: np.ndarray, direction: int) -> float:
 
 def test_hump_no_longer_gives_plcc_against_srcc() -> None:
     x, y = _hump()
-    srcc = M.srcc(x, y)
+    srcc = F.srcc(x, y)
     assert srcc < 0
     # The unconstrained VQEG logistic fits the hump: PLCC would be ~0.99 with SRCC negative.
     p0 = (float(np.ptp(y)), 2.0 / float(np.std(x)), float(np.mean(x)), 0.0, float(np.mean(y)))
-    params, _ = curve_fit(lambda t, *b: M.LogisticFit("5-param", b)(t), x, y, p0=p0, maxfev=20000)
-    assert stats.pearsonr(M.LogisticFit("5-param", tuple(params))(x), y).statistic > 0.9
+    params, _ = curve_fit(lambda t, *b: F.LogisticFit("5-param", b)(t), x, y, p0=p0, maxfev=20000)
+    assert stats.pearsonr(F.LogisticFit("5-param", tuple(params))(x), y).statistic > 0.9
     # The monotone fit falls (as SRCC says) and PLCC has the sign of SRCC.
-    fit, mapped = M.logistic_fit(x, y)
+    fit, mapped = F.logistic_fit(x, y)
     assert fit.kind == "4-param" and "not monotone" in fit.note
     assert _falls_against(fit, x, -1) == pytest.approx(0.0, abs=1e-9)
-    assert M.plcc(x, y) < 0
+    assert F.plcc(x, y) < 0
     m = M.mos_measures(x, y, n_boot=100, seed=1)
     assert m.plcc.value < 0 and m.fit == fit
     assert m.to_row()["fit"] == "4-param"
@@ -232,11 +237,11 @@ def test_plcc_never_has_the_opposite_sign_of_srcc(seed: int) -> None:
     x = rng.uniform(0, 100, 40)
     centre = rng.uniform(20, 80)
     y = -((x - centre) ** 2) / 50 + rng.uniform(-0.5, 0.5) * x + rng.normal(0, 5, x.size)
-    srcc = M.srcc(x, y)
-    fit, _ = M.logistic_fit(x, y)
+    srcc = F.srcc(x, y)
+    fit, _ = F.logistic_fit(x, y)
     direction = -1 if srcc < 0 else 1
-    assert _falls_against(fit, x, direction) <= M.MONOTONE_TOLERANCE * np.ptp(y) + 1e-9
-    plcc = M.plcc(x, y)
+    assert _falls_against(fit, x, direction) <= F.MONOTONE_TOLERANCE * np.ptp(y) + 1e-9
+    plcc = F.plcc(x, y)
     assert math.isnan(plcc) or plcc * srcc >= 0, (srcc, plcc, fit)
     m = M.mos_measures(x, y, n_boot=50, seed=seed)
     assert m.plcc.value * m.srcc.value >= 0
@@ -245,10 +250,10 @@ def test_plcc_never_has_the_opposite_sign_of_srcc(seed: int) -> None:
 def test_anticorrelated_judge_gets_negative_plcc() -> None:
     x = np.linspace(0, 100, 50)
     y = 100.0 / (1.0 + np.exp((x - 50.0) / 10.0))  # falls as the judge's score rises
-    fit, mapped = M.logistic_fit(x, y)
+    fit, mapped = F.logistic_fit(x, y)
     assert fit.kind == "5-param" and fit.note == ""
-    assert M.plcc(x, y) == pytest.approx(-1.0, abs=1e-6)
-    assert M.srcc(x, y) == pytest.approx(-1.0)
+    assert F.plcc(x, y) == pytest.approx(-1.0, abs=1e-6)
+    assert F.srcc(x, y) == pytest.approx(-1.0)
     np.testing.assert_allclose(mapped, y, atol=1e-4)
 
 

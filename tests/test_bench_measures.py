@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from scipy import stats
 
+from srjudge.bench import fitting as F
 from srjudge.bench import measures as M
 from srjudge.bench.page import format_value, to_csv, to_markdown, write_bench_page
 
@@ -30,8 +31,8 @@ def _logistic_data(n: int = 200, seed: int = 0, noise: float = 3.0) -> tuple[np.
 def test_perfect_monotone_gives_one() -> None:
     x = np.arange(20, dtype=float)
     y = np.exp(x / 5.0)
-    assert M.srcc(x, y) == pytest.approx(1.0)
-    assert M.krcc(x, y) == pytest.approx(1.0)
+    assert F.srcc(x, y) == pytest.approx(1.0)
+    assert F.krcc(x, y) == pytest.approx(1.0)
     m = M.mos_measures(x, y, n_boot=50)
     assert m.srcc.value == pytest.approx(1.0) and m.krcc.value == pytest.approx(1.0)
     assert m.srcc.low == pytest.approx(1.0) and m.srcc.high == pytest.approx(1.0)
@@ -39,24 +40,24 @@ def test_perfect_monotone_gives_one() -> None:
 
 def test_krcc_small_hand_example() -> None:
     # Pairs of (1,2,3,4) vs (1,3,2,4): 6 pairs, one discordant (2,3) -> tau = (5 - 1) / 6.
-    assert M.krcc([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
+    assert F.krcc([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
     # Reversal -> -1.
-    assert M.krcc([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert F.krcc([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
 
 
 def test_correlations_match_scipy() -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=60)
     y = x + rng.normal(scale=0.7, size=60)
-    assert M.srcc(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
-    assert M.krcc(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert F.srcc(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert F.krcc(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
 
 
 def test_dmos_orientation_negates_human_scores() -> None:
     x, y = _logistic_data(80)
     dmos = 100.0 - y
-    assert M.srcc(x, dmos, higher_is_better=False) == pytest.approx(M.srcc(x, y))
-    assert M.krcc(x, dmos, higher_is_better=False) == pytest.approx(M.krcc(x, y))
+    assert F.srcc(x, dmos, higher_is_better=False) == pytest.approx(F.srcc(x, y))
+    assert F.krcc(x, dmos, higher_is_better=False) == pytest.approx(F.krcc(x, y))
     a = M.mos_measures(x, y, n_boot=20)
     b = M.mos_measures(x, dmos, higher_is_better=False, n_boot=20)
     assert b.srcc.value > 0.9 and b.plcc.value > 0.9
@@ -65,9 +66,9 @@ def test_dmos_orientation_negates_human_scores() -> None:
 
 def test_input_validation() -> None:
     with pytest.raises(ValueError):
-        M.srcc([1, 2, 3], [1, 2])
+        F.srcc([1, 2, 3], [1, 2])
     with pytest.raises(ValueError):
-        M.srcc([1, 2, float("nan")], [1, 2, 3])
+        F.srcc([1, 2, float("nan")], [1, 2, 3])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -77,8 +78,8 @@ def test_input_validation() -> None:
 def test_logistic_fit_recovers_synthetic_logistic() -> None:
     true = (80.0, 0.12, 45.0, 0.05, 50.0)
     x = np.linspace(0, 100, 201)
-    y = M.LogisticFit("5-param", true)(x)
-    fit, mapped = M.logistic_fit(x, y)
+    y = F.LogisticFit("5-param", true)(x)
+    fit, mapped = F.logistic_fit(x, y)
     assert fit.kind == "5-param"
     np.testing.assert_allclose(fit.params, true, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(mapped, y, atol=1e-6)
@@ -86,7 +87,7 @@ def test_logistic_fit_recovers_synthetic_logistic() -> None:
 
 def test_logistic_fit_with_noise_is_close() -> None:
     x, y = _logistic_data(400, seed=1, noise=2.0)
-    fit, mapped = M.logistic_fit(x, y)
+    fit, mapped = F.logistic_fit(x, y)
     truth = 100.0 / (1.0 + np.exp(-(x - 50.0) / 10.0))
     assert fit.kind == "5-param"
     assert np.sqrt(np.mean((mapped - truth) ** 2)) < 1.0
@@ -94,23 +95,23 @@ def test_logistic_fit_with_noise_is_close() -> None:
 
 def test_logistic_fit_falls_back() -> None:
     # Too few items for 5 parameters -> 4-param; constant predictions -> linear.
-    fit, _ = M.logistic_fit([10, 20, 30, 40, 50], [1, 2, 4, 8, 9])
+    fit, _ = F.logistic_fit([10, 20, 30, 40, 50], [1, 2, 4, 8, 9])
     assert fit.kind in ("4-param", "linear")
-    fit, mapped = M.logistic_fit([5, 5, 5, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7])
+    fit, mapped = F.logistic_fit([5, 5, 5, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7])
     assert fit.kind == "linear"
     np.testing.assert_allclose(mapped, 4.0)
-    assert math.isnan(M.plcc([5, 5, 5, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7]))
+    assert math.isnan(F.plcc([5, 5, 5, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7]))
 
 
 def test_plcc_after_mapping_beats_raw_for_nonlinear_monotone() -> None:
     x, y = _logistic_data(300, seed=2, noise=2.0)
     raw = stats.pearsonr(x, y).statistic
-    mapped = M.plcc(x, y)
+    mapped = F.plcc(x, y)
     assert mapped >= raw
     assert mapped > 0.99
-    fit, m = M.logistic_fit(x, y)
-    assert M.rmse(x, y) == pytest.approx(float(np.sqrt(np.mean((m - y) ** 2))))
-    assert M.plcc(x, y, fit=fit) == pytest.approx(mapped)
+    fit, m = F.logistic_fit(x, y)
+    assert F.rmse(x, y) == pytest.approx(float(np.sqrt(np.mean((m - y) ** 2))))
+    assert F.plcc(x, y, fit=fit) == pytest.approx(mapped)
 
 
 def test_mos_measures_ci_contains_point_and_is_deterministic() -> None:
@@ -248,7 +249,7 @@ def test_plots_are_small_nonblank_pngs(tmp_path: Path) -> None:
     from srjudge.bench.plots import bars_with_ci, scatter_with_fit
 
     x, y = _logistic_data(2000, seed=6, noise=6.0)
-    fit, _ = M.logistic_fit(x, y)
+    fit, _ = F.logistic_fit(x, y)
     s = scatter_with_fit(x, y, fit, title="judge $x$ vs MOS", path=tmp_path / "scatter.png")
     b = bars_with_ci(
         ["niqe", "<script>alert(1)</script>", "vlm:a-very-long-model-name-that-goes-on", "nan-judge"],

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from srjudge.bench.datasets import load_dataset, make_synthetic
+from srjudge.bench.datasets import load_dataset
 from srjudge.bench.evaluate import run_bench
+from srjudge.bench.synthetic import make_synthetic
 from srjudge.judges import create_judge
 
 

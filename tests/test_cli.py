@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import q8
-from srjudge.demo import bundled_photo
 from srjudge.images.io import save_png
 from srjudge.images.resize import imresize
+from srjudge.images.samples import bundled_photo
 from srjudge.sr import classical
 
 
@@ -187,7 +187,7 @@ def test_degrade_writes_records_and_resumes(candidates: Path, tmp_path: Path) ->
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     """The demo is `srjudge run` on bundled photos: its run folder, records and report."""
-    from srjudge.report.browser import console_errors
+    from browser import console_errors
 
     result = run("demo", "--out", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr

@@ -58,7 +58,7 @@ def test_tiny_checkpoint_samples_shape_range_and_gray(tiny_folder: Path) -> None
     assert isinstance(backend, ConditionalDiffusionSR)
     assert backend.stochastic and backend.family == "diffusion"
     _, lr = _glyph_like(3)
-    out = backend.sample(lr, [0, 1, 2])
+    out = backend.sample_batch(lr, [0, 1, 2])
     assert out.shape == (3, 32, 32, 3) and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 1.0
     assert np.array_equal(out[..., 0], out[..., 2])
@@ -70,12 +70,12 @@ def test_seeds_reproduce_and_differ_and_batching_is_invisible(tiny_folder: Path)
     backend = create_sr_backend(f"diffusion:{tiny_folder},steps=3")
     _, lr = _glyph_like(2, seed=1)
     batch = np.repeat(lr[:1], 3, axis=0)
-    a = backend.sample(batch, [7, 7, 8])
+    a = backend.sample_batch(batch, [7, 7, 8])
     assert np.array_equal(a[0], a[1])
     assert np.abs(a[0] - a[2]).mean() > 0.01
-    alone = backend.sample(lr[:1], [8])[0]
+    alone = backend.sample_batch(lr[:1], [8])[0]
     assert np.abs(alone - a[2]).max() <= 1.0 / 255 + 1e-6
-    again = backend.sample(batch, [7, 7, 8])
+    again = backend.sample_batch(batch, [7, 7, 8])
     assert np.array_equal(a, again)
 
 
@@ -93,19 +93,39 @@ def test_candidates_and_upscale(tiny_folder: Path) -> None:
     assert np.abs(one - cands[1].image).max() <= 1.0 / 255 + 1e-6
     with pytest.raises(SpecError, match="scale 2"):
         backend.upscale(lr[0], scale=2, seed=0)
+    # the public batched API: one image per (LR, seed), the same samples as candidates() draws
+    listed = backend.sample([lr[0], lr[0]], scale=4, seeds=[12, 10])
+    assert [im.shape for im in listed] == [(32, 32, 3)] * 2
+    assert np.abs(listed[0] - cands[2].image).max() <= 1.0 / 255 + 1e-6
+    assert np.abs(listed[1] - cands[0].image).max() <= 1.0 / 255 + 1e-6
+    with pytest.raises(SpecError, match="seeds"):
+        backend.sample([lr[0]], scale=4, seeds=[1, 2])
+
+
+def test_default_sample_loops_upscale_and_deterministic_backends_make_one() -> None:
+    """SRBackend.sample's default is upscale per (LR, seed); a deterministic backend has one None seed."""
+    bicubic = create_sr_backend("bicubic")
+    _, lr = _glyph_like(2, seed=5)
+    assert not bicubic.stochastic and bicubic.sample_seeds(3, seed=7) == [None]
+    out = bicubic.sample([lr[0], lr[1]], scale=4, seeds=[None, None])
+    assert all(np.array_equal(o, bicubic.upscale(x, scale=4)) for o, x in zip(out, lr, strict=True))
+    [cand] = bicubic.candidates(lr[0], scale=4, samples=3)
+    assert cand.seed is None and np.array_equal(cand.image, out[0])
+    with pytest.raises(SpecError, match="samples"):
+        bicubic.sample_seeds(0)
 
 
 def test_bad_inputs_and_options_are_rejected(tiny_folder: Path) -> None:
     """LR sizes outside 4..32, non-RGB arrays, values outside [0, 1] and bad options give clear errors."""
     backend = create_sr_backend(f"diffusion:{tiny_folder},steps=2")
     with pytest.raises(ImageError, match=r"4\.\.32"):
-        backend.sample(np.full((1, 2, 2, 3), 0.5, np.float32), [0])
+        backend.sample_batch(np.full((1, 2, 2, 3), 0.5, np.float32), [0])
     with pytest.raises(ImageError, match="RGB"):
-        backend.sample(np.full((1, 8, 8), 0.5, np.float32), [0])
+        backend.sample_batch(np.full((1, 8, 8), 0.5, np.float32), [0])
     with pytest.raises(ImageError, match=r"\[0, 1\]"):
-        backend.sample(np.full((1, 8, 8, 3), 2.0, np.float32), [0])
+        backend.sample_batch(np.full((1, 8, 8, 3), 2.0, np.float32), [0])
     with pytest.raises(SpecError, match="seeds"):
-        backend.sample(np.full((2, 8, 8, 3), 0.5, np.float32), [0])
+        backend.sample_batch(np.full((2, 8, 8, 3), 0.5, np.float32), [0])
     with pytest.raises(SpecError, match="eta"):
         create_sr_backend(f"diffusion:{tiny_folder},eta=2")
     with pytest.raises(SpecError, match="Unknown option"):
@@ -140,7 +160,7 @@ def test_missing_and_partial_folders(tmp_path: Path, tiny_folder: Path) -> None:
     save_checkpoint(wrong, unet, scheduler_config())
     backend = create_sr_backend(f"diffusion:{wrong}")
     with pytest.raises(MissingWeightsError, match="in_channels=3"):
-        backend.sample(np.full((1, 8, 8, 3), 0.5, np.float32), [0])
+        backend.sample_batch(np.full((1, 8, 8, 3), 0.5, np.float32), [0])
 
 
 def test_training_changes_weights_finite_loss_and_resumes_identically() -> None:
@@ -174,7 +194,7 @@ def test_training_changes_weights_finite_loss_and_resumes_identically() -> None:
 def test_bundled_checkpoint_beats_a_constant_on_true_glyphs() -> None:
     """The bundled model (must exist) turns 8x8 val LR glyphs into 32x32 RGB samples far closer to HR than
     a constant image, and its samples at severe differ from each other (it is stochastic)."""
-    from srjudge.testbed.build import TestbedConfig, glyph_arrays
+    from srjudge.testbed import TestbedConfig, glyph_arrays
 
     assert (BUNDLED_DIR / "unet" / "diffusion_pytorch_model.safetensors").is_file(), (
         f"the bundled checkpoint is missing from {BUNDLED_DIR}: run scripts/train_testbed_diffusion.py"
@@ -186,7 +206,7 @@ def test_bundled_checkpoint_beats_a_constant_on_true_glyphs() -> None:
     cands = backend.candidates(data.lr[0], scale=4, samples=2, seed=0)
     assert cands[0].image.shape == (32, 32, 3)
     ev = evaluate_diffusion_sr(
-        backend.sample,
+        backend.sample_batch,
         data.hr,
         data.lr,
         data.labels,

@@ -93,7 +93,7 @@ def test_ungrouped_mos_fits_ridge_and_is_measured_by_srcc() -> None:
 
 def _mos_dataset(tmp: Path) -> Path:
     """Three photos x five outputs; 'people' prefer real detail and punish blur and blocks."""
-    from srjudge.demo import bundled_photo
+    from srjudge.images.samples import bundled_photo
 
     rows = []
     for photo in ("astronaut", "chelsea", "coffee"):

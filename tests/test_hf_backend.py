@@ -19,8 +19,9 @@ import torch
 import transformers  # noqa: F401
 
 from srjudge.errors import MissingDependencyError, MissingWeightsError, SpecError
+from srjudge.models.hf_folder import weights_revision
 from srjudge.vlm.backends import BACKENDS, BackendError, CachedBackend, create_backend
-from srjudge.vlm.backends.hf_backend import HFBackend, parse_options, weights_revision
+from srjudge.vlm.backends.hf_backend import HFBackend, parse_options
 from srjudge.vlm.cache import CompletionCache
 from srjudge.vlm.request import (
     ChatMessage,

@@ -44,6 +44,24 @@ def test_create_judge_registry() -> None:
         create_judge("trust:w_naturalness=0.2")
 
 
+@pytest.mark.parametrize(
+    "spec,needs_lr,needs_hr",
+    [
+        ("psnr", False, True),
+        ("lr-psnr", True, False),
+        ("niqe", False, False),
+        ("trust", True, False),
+        ("readout:classifier", True, False),
+        ("tws", False, False),
+    ],
+)
+def test_judges_declare_the_inputs_they_need(spec: str, needs_lr: bool, needs_hr: bool) -> None:
+    """needs_lr / needs_hr come from the registration (a judge's flags, or its metric's info)."""
+    judge = create_judge(spec)
+    assert (judge.needs_lr, judge.needs_hr) == (needs_lr, needs_hr)
+    assert judge.summary() == {}  # no model calls to account for
+
+
 def test_metric_judge_verdict(astronaut: np.ndarray) -> None:
     judge = create_judge("psnr")
     noisy = np.clip(astronaut + np.random.default_rng(0).normal(0, 0.03, astronaut.shape), 0, 1)
@@ -79,7 +97,7 @@ def _model_outputs(hr: np.ndarray, lr: np.ndarray) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("photo", ["astronaut", "chelsea", "camera"])
 def test_trust_orders_different_models_as_people_would(photo: str) -> None:
-    from srjudge.demo import bundled_photo
+    from srjudge.images.samples import bundled_photo
 
     hr = bundled_photo(photo)
     lr = q8(imresize(hr, 0.25))
@@ -188,7 +206,7 @@ def test_trust_needs_the_lr_input(astronaut: np.ndarray) -> None:
 
 def test_tws_at_lr_scale_does_not_reward_blur() -> None:
     """Without an HR, TWS compares at LR scale; the paper's upsampled-LR reference rewards blur."""
-    from srjudge.demo import bundled_photo
+    from srjudge.images.samples import bundled_photo
 
     hr = bundled_photo("chelsea")
     lr = q8(imresize(hr, 0.25))

@@ -48,7 +48,7 @@ def test_official_values(metric: str, image: str) -> None:
 @pytest.fixture(scope="module")
 def pair() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(3)
-    from srjudge.demo import bundled_photo
+    from srjudge.images.samples import bundled_photo
 
     hr = bundled_photo("coffee")
     noisy = np.clip(hr + rng.normal(0, 0.05, hr.shape), 0, 1).astype(np.float32)
@@ -202,3 +202,16 @@ def test_metric_spec_errors() -> None:
     with pytest.raises(SrjudgeError, match="bare argument"):
         create_metric("psnr:/some/path")
     assert create_metric("PSNR:channel=y").spec == "psnr:channel=y"
+
+
+def test_metric_functions_called_without_their_reference_say_which() -> None:
+    from srjudge.metrics.fullref import edge_ssim, ms_ssim, psnr, ssim
+    from srjudge.metrics.lrref import colour_shift, lr_psnr, lr_ssim
+
+    sr = np.zeros((16, 16, 3), np.float32)
+    for fn, name in ((psnr, "psnr"), (ssim, "ssim"), (ms_ssim, "ms-ssim"), (edge_ssim, "edge-ssim")):
+        with pytest.raises(SrjudgeError, match=rf"Metric '{name}' compares with a high-resolution reference"):
+            fn(sr, hr=None)
+    for fn, name in ((lr_psnr, "lr-psnr"), (lr_ssim, "lr-ssim"), (colour_shift, "colour-shift")):
+        with pytest.raises(SrjudgeError, match=rf"Metric '{name}' compares with the LR input: give one"):
+            fn(sr, lr=None)

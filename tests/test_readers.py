@@ -14,7 +14,7 @@ import pytest
 from srjudge.errors import ImageError, MissingWeightsError, SpecError, UnknownNameError
 from srjudge.readers import CLASSES, Reading, create_reader, list_readers, text_to_class
 from srjudge.readers.classifier import BUNDLED, RECORD_NAME, WEIGHTS_NAME, glyph_input
-from srjudge.testbed.build import TestbedConfig, glyph_arrays
+from srjudge.testbed import TestbedConfig, glyph_arrays
 from srjudge.testbed.glyphs import FONT_FACES, Jitter, draw_glyph, render_glyph, sample_glyph_params
 
 #: Measured on the test split's clean HR glyphs (3 held-out faces x 36 classes x 2 copies): see

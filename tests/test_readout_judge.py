@@ -17,8 +17,8 @@ from srjudge.errors import SpecError, SrjudgeError, UnknownNameError
 from srjudge.judges import create_judge
 from srjudge.judges.readout import ReadoutJudge, readout_scores
 from srjudge.readers.base import Reader, Reading
-from srjudge.testbed.build import degrade_glyph
 from srjudge.testbed.glyphs import FONT_FACES, Jitter, draw_glyph, render_glyph, sample_glyph_params
+from srjudge.testbed.severity import degrade_glyph
 
 
 def _plain(char: str, face: int = 0) -> np.ndarray:

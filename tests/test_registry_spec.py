@@ -6,8 +6,8 @@ import pytest
 
 from srjudge.errors import SpecError, UnknownNameError
 from srjudge.provenance import config_hash
-from srjudge.registry import Registry
-from srjudge.spec import Spec, coerce_options, iter_specs, parse_spec
+from srjudge.registry import Entry, Registry
+from srjudge.spec import Choice, Spec, coerce_options, iter_specs, parse_spec
 
 
 def test_parse_spec_forms() -> None:
@@ -45,16 +45,20 @@ def test_coerce_options() -> None:
         coerce_options(parse_spec("x:b=maybe"), {"b": bool}, kind="judge")
 
 
+def _entry(name: str, *aliases: str) -> Entry:
+    return Entry(name=name, factory=dict, aliases=aliases)
+
+
 def test_registry_did_you_mean_and_aliases() -> None:
-    reg: Registry[int] = Registry("thing")
-    reg.add("niqe", 1, aliases=("niqe-matlab",))
-    reg.add("brisque", 2)
-    assert reg.get("NIQE") == 1 and reg.get("niqe-matlab") == 1 and "brisque" in reg
+    reg: Registry[Entry] = Registry("thing")
+    niqe = reg.add(_entry("niqe", "niqe-matlab"))
+    brisque = reg.add(_entry("brisque"))
+    assert reg.get("NIQE") is niqe and reg.get("niqe-matlab") is niqe and reg.get("brisque") is brisque
     with pytest.raises(UnknownNameError) as info:
         reg.get("nique")
     assert str(info.value) == "Unknown thing 'nique'. Did you mean: niqe? Available: brisque, niqe."
     with pytest.raises(ValueError, match="registered twice"):
-        reg.add("niqe", 3)
+        reg.add(_entry("niqe"))
 
 
 def test_config_hash_is_order_independent() -> None:
@@ -83,9 +87,22 @@ def test_an_option_given_as_a_name_is_explained() -> None:
     with pytest.raises(SpecError, match=r"'model=gpt-4o' instead of a name.*separate them with ';'"):
         parse_spec("model=gpt-4o")
     assert parse_spec("tws:clip=/m/a=b") == Spec("tws", None, {"clip": "/m/a=b"})  # '=' in a value is fine
-    reg: Registry[int] = Registry("judge")
-    reg.add("niqe", 1)
+    reg: Registry[Entry] = Registry("judge")
+    reg.add(_entry("niqe"))
     with pytest.raises(
         UnknownNameError, match=r"'model=gpt-4o' looks like a key=value option, not a judge name"
     ):
         reg.get("model=gpt-4o")
+
+
+def test_choice_aliases_map_to_a_value_and_a_label_words_the_error() -> None:
+    model = Choice("x4plus", "animevideo", aliases={"anime": "animevideo"}, label="upscaler model")
+    schema = {"model": (model, "x4plus")}
+    assert coerce_options(parse_spec("up:model=ANIME"), schema, kind="SR backend") == {"model": "animevideo"}
+    assert model.__name__ == "value: use one of x4plus, animevideo"  # aliases are accepted, not listed
+    with pytest.raises(SpecError, match=r"^Unknown upscaler model 'x8': use one of x4plus, animevideo\.$"):
+        coerce_options(parse_spec("up:model=x8"), schema, kind="SR backend")
+    with pytest.raises(
+        SpecError, match=r"Option net='x8' for metric 'up' is not a valid value: use one of a, b"
+    ):
+        coerce_options(parse_spec("up:net=x8"), {"net": (Choice("a", "b"), "a")}, kind="metric")

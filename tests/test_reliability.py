@@ -16,10 +16,10 @@ import pytest
 from conftest import q8
 from srjudge.bench.datasets import load_dataset
 from srjudge.bench.run import run_judge
-from srjudge.demo import bundled_photo
 from srjudge.errors import SrjudgeError
 from srjudge.images.io import load_image, save_png
 from srjudge.images.resize import imresize
+from srjudge.images.samples import bundled_photo
 from srjudge.judges import create_judge
 from srjudge.select.folder import items_from_folder, items_from_manifest, select_items
 from srjudge.sr.base import create_sr_backend

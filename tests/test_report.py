@@ -17,6 +17,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from browser import (
+    INSTALL_HINT,
+    ChromiumNotFoundError,
+    console_errors,
+    dump_dom,
+    find_chromium,
+    render_screenshot,
+    require_chromium,
+)
 from srjudge.images.io import save_png, to_uint8
 from srjudge.judges.base import Verdict, make_ranking
 from srjudge.provenance import Provenance
@@ -30,15 +39,6 @@ from srjudge.report import (
     candidates_from_ranking,
     side_by_side,
     write_report,
-)
-from srjudge.report.browser import (
-    INSTALL_HINT,
-    ChromiumNotFoundError,
-    console_errors,
-    dump_dom,
-    find_chromium,
-    render_screenshot,
-    require_chromium,
 )
 from srjudge.report.html import LARGE_BOUND, PANELS_BOUND, THUMB_SIZE
 from srjudge.select.files import RankResult

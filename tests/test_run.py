@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import q8
-from srjudge.demo import bundled_photo
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.images.io import save_png
 from srjudge.images.resize import imresize
+from srjudge.images.samples import bundled_photo
 from srjudge.run import RunConfig, RunLayout, build_report, load_run_config, run_job
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "camera", "rocket", "brick")

@@ -19,7 +19,7 @@ from srjudge.judges import create_judge
 from srjudge.judges.base import Judge, Verdict
 from srjudge.provenance import Provenance
 from srjudge.select.folder import items_from_folder, items_from_manifest, select_items
-from srjudge.select.fusion import fuse
+from srjudge.select.fusion import fuse, fuse_scored, fusion_weights
 from srjudge.select.selection import select_best
 from srjudge.sr import classical
 from srjudge.sr.base import SRBackend, create_sr_backend
@@ -36,6 +36,19 @@ def test_fusion_methods() -> None:
     assert fuse([a, b], "none")[0, 0, 0] == pytest.approx(0.2, abs=1 / 255)
     with pytest.raises(ValueError, match="non-negative"):
         fuse([a, b], "weighted", [1, -1])
+
+
+def test_fusion_weights_from_judge_scores() -> None:
+    """Scores clipped at 0 (an abstention counts 0) plus the floor; equal weights when nothing is left."""
+    assert fusion_weights([60.0, -5.0, None]) == [60.0, 0.0, 0.0]
+    assert fusion_weights([0.0, None]) == [1.0, 1.0]
+    assert fusion_weights([0.0, 30.0], floor=1e-6) == [1e-6, 30.0 + 1e-6]
+    a = np.full((4, 4, 3), 0.2, np.float32)
+    c = np.full((4, 4, 3), 1.0, np.float32)
+    assert fuse_scored([a, c], [75.0, 25.0], "weighted")[0, 0, 0] == pytest.approx(0.4, abs=1 / 255)
+    assert fuse_scored([a, c], [0.0, None], "weighted")[0, 0, 0] == pytest.approx(0.6, abs=1 / 255)
+    with pytest.raises(ValueError, match="scores"):
+        fuse_scored([a, c], [1.0], "mean")
 
 
 def _stochastic_samples(hr: np.ndarray, lr: np.ndarray, n: int = 6) -> list[np.ndarray]:
@@ -75,7 +88,7 @@ def _write_item(root: Path, name: str, hr: np.ndarray) -> None:
 
 
 def test_folder_mode_is_resumable(tmp_path: Path, astronaut: np.ndarray) -> None:
-    from srjudge.demo import bundled_photo
+    from srjudge.images.samples import bundled_photo
 
     root = tmp_path / "in"
     _write_item(root, "astronaut", astronaut)

@@ -26,7 +26,7 @@ from srjudge.models.rrdbnet import RRDBConfig, RRDBNet, detect_layout, infer_con
 from srjudge.sr import classical
 from srjudge.sr import realesrgan as rg
 from srjudge.sr.base import create_sr_backend, list_sr_backends
-from srjudge.sr.esrgan import resolve_tile
+from srjudge.sr.esrgan import resolve_tile, run_tiled
 
 
 def _ncnn_usable() -> bool:
@@ -169,6 +169,20 @@ def test_realesrgan_caches_models_per_file_gpuid_tile() -> None:
 def test_realesrgan_option_errors(spec: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):
         create_sr_backend(spec)
+
+
+def test_sr_backend_choice_options_are_refused_when_the_spec_is_read() -> None:
+    from srjudge.sr.base import SR_BACKENDS
+
+    with pytest.raises(SpecError, match=r"Unknown realesrgan model 'x8': use one of x4plus, x4plus-anime"):
+        create_sr_backend("realesrgan:model=x8")
+    # family is checked before the checkpoint is looked at (the file does not exist)
+    with pytest.raises(SpecError, match=r"family='face'.*use one of general, blind\."):
+        create_sr_backend("esrgan:/nowhere/model.pth,family=face")
+    with pytest.raises(SpecError, match=r"family='face'.*use one of general, blind, prior-guided"):
+        create_sr_backend("spandrel:/nowhere/model.pth,family=face")
+    lines = SR_BACKENDS.get("realesrgan").option_lines()
+    assert "model: x4plus|x4plus-anime|animevideo (default 'x4plus')" in lines
 
 
 @needs_ncnn
@@ -340,6 +354,11 @@ def test_esrgan_tiled_matches_untiled(tmp_path: Path, unshuffle: int, scale: int
     # Without overlap the tiles lack context and the seams show: tiling really happened.
     seams = create_sr_backend(f"esrgan:{path},tile=24,overlap=0").upscale(lr, scale=scale)
     assert np.abs(seams - whole).max() > 1e-3
+
+
+def test_run_tiled_refuses_an_empty_input() -> None:
+    with pytest.raises(ImageError, match="empty 0x40"):
+        run_tiled(lambda t: t, torch.zeros(1, 3, 40, 0), scale=1, tile=16, overlap=0)
 
 
 def test_esrgan_auto_tile_rule() -> None:

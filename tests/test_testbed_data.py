@@ -12,9 +12,10 @@ import pytest
 
 from srjudge.degrade import DegradationRecord, replay
 from srjudge.errors import SpecError
-from srjudge.testbed import build, glyphs
+from srjudge.testbed import build, glyphs, items, severity
+from srjudge.testbed.arrays import glyph_arrays
 
-TINY = build.TestbedConfig(
+TINY = items.TestbedConfig(
     seed=3,
     classes="08BO",
     train_copies=1,
@@ -65,21 +66,21 @@ def test_every_class_renders_in_every_face_inside_the_frame() -> None:
 
 def test_splits_never_share_a_face() -> None:
     """Default faces are split disjointly (train/val/test), held-out faces never appear in train arrays."""
-    cfg = build.TestbedConfig()
-    sets = {s: set(cfg.faces_of(s)) for s in build.SPLITS}
+    cfg = items.TestbedConfig()
+    sets = {s: set(cfg.faces_of(s)) for s in items.SPLITS}
     assert (
         not (sets["train"] & sets["test"])
         and not (sets["train"] & sets["val"])
         and not (sets["val"] & sets["test"])
     )
     assert sets["train"] | sets["val"] | sets["test"] == set(glyphs.FACE_NAMES)
-    train = build.glyph_arrays(cfg, "train", count=300)
+    train = glyph_arrays(cfg, "train", count=300)
     assert set(train.faces) <= sets["train"] and len(set(train.faces)) == len(sets["train"])
     with pytest.raises(SpecError, match="must not share a face"):
-        build.TestbedConfig(test_faces=("DejaVuSans",))
+        items.TestbedConfig(test_faces=("DejaVuSans",))
     # the default test split: 432 font glyphs (3 held-out faces x 36 classes x 4 severities) plus 80
     # handwritten digits, at least the 500 LR inputs the experiment needs
-    specs = [s for s in build.item_specs(cfg) if s.split == "test"]
+    specs = [s for s in items.item_specs(cfg) if s.split == "test"]
     assert len(specs) >= 500 and sum(1 for s in specs if s.source == "font") == 432
 
 
@@ -87,24 +88,24 @@ def test_degrade_glyph_records_replay_exactly() -> None:
     """Each severity's record replays byte-identically via srjudge.degrade.replay after a JSON round trip."""
     hr = glyphs.render_glyph("B", "DejaVuSerif", rng=np.random.default_rng(1))
     for sev in range(4):
-        lr, rec = build.degrade_glyph(hr, sev, seed=11)
+        lr, rec = severity.degrade_glyph(hr, sev, seed=11)
         assert lr.shape == (8, 8, 3) and lr.dtype == np.float32
         again = replay(hr, DegradationRecord.from_json(json.dumps(rec)))
         assert again.tobytes() == lr.tobytes()
-        assert build.degrade_glyph(hr, sev, seed=11)[0].tobytes() == lr.tobytes()
-        assert rec["extra"]["severity_name"] == build.SEVERITIES[sev]
+        assert severity.degrade_glyph(hr, sev, seed=11)[0].tobytes() == lr.tobytes()
+        assert rec["extra"]["severity_name"] == severity.SEVERITIES[sev]
         # the builder's directly made dicts have DegradationRecord's exact layout
-        direct = build.record_dict((32, 32), sev, 11, extra={"glyph": {"char": "B"}})
+        direct = severity.record_dict((32, 32), sev, 11, extra={"glyph": {"char": "B"}})
         assert DegradationRecord.from_dict(direct).to_dict() == direct
-    assert [s["op"] for s in build.degrade_glyph(hr, 0, 0)[1]["steps"]] == ["bicubic", "quantise"]
-    assert build.degrade_glyph(hr, 3, 12)[0].tobytes() != build.degrade_glyph(hr, 3, 11)[0].tobytes()
+    assert [s["op"] for s in severity.degrade_glyph(hr, 0, 0)[1]["steps"]] == ["bicubic", "quantise"]
+    assert severity.degrade_glyph(hr, 3, 12)[0].tobytes() != severity.degrade_glyph(hr, 3, 11)[0].tobytes()
     with pytest.raises(SpecError, match="severity"):
-        build.degrade_glyph(hr, 4, 0)
+        severity.degrade_glyph(hr, 4, 0)
 
 
 def test_severities_are_ordered() -> None:
     """Mean LR difference from the bicubic-only LR of the same glyph grows with severity."""
-    arrays = build.glyph_arrays(build.TestbedConfig(), "test", count=36 * 4 * 2)
+    arrays = glyph_arrays(items.TestbedConfig(), "test", count=36 * 4 * 2)
     lr = arrays.lr.reshape(-1, 4, 8, 8, 3)
     assert list(arrays.severities[:4]) == [0, 1, 2, 3]
     errors = [float(np.abs(lr[:, k] - lr[:, 0]).mean()) for k in range(4)]
@@ -119,11 +120,11 @@ def test_sklearn_digits_converted() -> None:
     from sklearn.datasets import load_digits
 
     data = load_digits()
-    every = build.TestbedConfig(sklearn_limit=None)
-    val, test = build.digits_lr("val", every), build.digits_lr("test", every)
+    every = items.TestbedConfig(sklearn_limit=None)
+    val, test = items.digits_lr("val", every), items.digits_lr("test", every)
     assert len(val.labels) + len(test.labels) == len(data.target) == 1797
     assert set(val.indices.tolist()) == set(range(0, 1797, 3))
-    default = build.digits_lr("test")  # the default testbed keeps the first 120 digits
+    default = items.digits_lr("test")  # the default testbed keeps the first 120 digits
     assert len(default.labels) == 80 and default.indices.max() < 120
     i = int(test.indices[0])
     assert test.lr.shape[1:] == (8, 8, 3) and test.labels[0] == str(data.target[i])
@@ -141,13 +142,13 @@ def test_build_load_idempotent_and_resume(tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
     man = build.build_testbed(TINY, out, progress=lambda d, t: calls.append((d, t)))
     n_font_test = 4 * 3 * 4
-    assert man.counts["by_split_source_severity"]["test"]["font"] == {s: 12 for s in build.SEVERITIES}
+    assert man.counts["by_split_source_severity"]["test"]["font"] == {s: 12 for s in severity.SEVERITIES}
     assert man.counts["by_split"] == {"train": 4 * 8 * 4, "val": 4, "test": n_font_test + 8}
     assert calls[-1] == (man.counts["total"], man.counts["total"])
     loaded = build.load_manifest(out)
     assert loaded.digest == man.digest and loaded.items == man.items
     test_font = loaded.select(split="test", source="font")
-    arrays = build.glyph_arrays(TINY, "test")
+    arrays = glyph_arrays(TINY, "test")
     assert [it.id for it in test_font] == list(arrays.ids)
     for k in (0, 7, len(test_font) - 1):
         item = test_font[k]

@@ -12,24 +12,22 @@ import pytest
 from typer.testing import CliRunner
 
 import srjudge.cli.testbed_cmd  # noqa: F401  (registers `srjudge testbed`)
+from srjudge.bench.store import JsonlStore
 from srjudge.cli.common import app
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.images.io import load_image
 from srjudge.spec import iter_specs
-from srjudge.testbed.experiment import (
-    CandidateCache,
-    ExperimentConfig,
+from srjudge.testbed.candidates import CandidateCache, Item, ensure_candidates
+from srjudge.testbed.measures import (
     ItemFacts,
-    JsonlStore,
     Pick,
-    _Item,
     candidate_measures,
-    ensure_candidates,
     judge_measures,
     oracle_measures,
     outcome,
     random_measures,
 )
+from srjudge.testbed.results import ExperimentConfig, backend_specs
 
 
 def _facts() -> list[ItemFacts]:
@@ -136,6 +134,21 @@ def test_config_and_spec_errors() -> None:
     with pytest.raises(SpecError, match="twice"):
         ExperimentConfig(judges=("trust", "trust"))
     assert list(iter_specs("trust, lr-psnr")) == ["trust", "lr-psnr"]
+
+
+def test_steps_go_to_every_backend_that_declares_a_steps_option() -> None:
+    """--steps is written into the specs of backends whose registration declares ``steps`` (and not
+    into one that sets it itself); with no such backend it is an error."""
+    config = ExperimentConfig(backends=("diffusion", "diffusion:steps=9", "diffusers:/m", "bicubic"), steps=4)
+    assert backend_specs(config) == (
+        "diffusion:steps=4",
+        "diffusion:steps=9",
+        "diffusers:/m,steps=4",
+        "bicubic",
+    )
+    assert backend_specs(ExperimentConfig(backends=("bicubic",))) == ("bicubic",)
+    with pytest.raises(SpecError, match="--steps 4"):
+        backend_specs(ExperimentConfig(backends=("bicubic",), steps=4))
     assert list(iter_specs("vlm:hf,model=/m;trust")) == ["vlm:hf,model=/m", "trust"]
 
 
@@ -185,7 +198,7 @@ def test_candidate_cache_is_keyed_by_the_testbed_digest(tmp_path: Path) -> None:
     lr_b = np.round(rng.random((8, 8, 3)) * 255).astype(np.float32) / 255
 
     def run(lr: np.ndarray, digest: str) -> tuple[dict[str, list[tuple[Any, Path]]], int, int]:
-        items = [_Item("x", "3", 0, "font", None, lambda: lr)]
+        items = [Item("x", "3", 0, "font", None, lambda: lr)]
         return ensure_candidates(items, cache, ["bicubic"], config, scale=4, testbed=digest)
 
     sets, made, reused = run(lr_a, "sha256:a")

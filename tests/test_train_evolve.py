@@ -190,7 +190,8 @@ def opinionated_vlm(decisive_vlm: Path, tmp_path_factory: pytest.TempPathFactory
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
     from srjudge.images.io import load_image
-    from srjudge.vlm.backends.hf_backend import load_processor, to_pil
+    from srjudge.models.hf_folder import load_processor
+    from srjudge.vlm.backends.hf_backend import to_pil
     from srjudge.vlm.images import fit_longest_side
 
     images = _write_images(tmp_path_factory.mktemp("opinion-imgs"), 2)
@@ -513,7 +514,7 @@ def test_single_process_commands_refuse_world_size(tmp_path: Path) -> None:
 
 def test_bench_measures_of_a_round_model(decisive_vlm: Path, tmp_path: Path) -> None:
     """--labelled runs srjudge bench on a model folder and keeps the point estimates and the spec."""
-    from srjudge.bench.datasets import make_synthetic
+    from srjudge.bench.synthetic import make_synthetic
     from srjudge.train.evolve import run_bench_measures
 
     data = make_synthetic(tmp_path / "data", "mos", seed=0, n_photos=1, levels=2)

@@ -19,7 +19,7 @@ from srjudge.cli.common import app
 from srjudge.errors import MissingWeightsError, SrjudgeError
 from srjudge.images.io import load_image, save_png
 from srjudge.judges import create_judge
-from srjudge.train.reward_model import HEAD_FILE, META_FILE, PROMPT_VERSION, LRConditionedRewardModel
+from srjudge.models.reward_net import HEAD_FILE, META_FILE, PROMPT_VERSION, LRConditionedRewardModel
 from srjudge.train.reward_pairs import (
     GRADES,
     PairsError,
@@ -231,9 +231,10 @@ def test_rerun_with_other_config_into_same_folder_is_refused(
 def test_save_load_gives_identical_scores(tiny_vlm: Path, tmp_path: Path) -> None:
     """LoRA (perturbed, so merging matters) + head -> save -> load: the same rewards to 1e-6."""
     from srjudge.train.common import LoraSettings
+    from srjudge.train.reward_model import reward_model_from_base
 
     torch.manual_seed(0)
-    model = LRConditionedRewardModel.from_base(
+    model = reward_model_from_base(
         tiny_vlm, lora=LoraSettings(r=4, alpha=8, dropout=0.0), device="cpu", max_side=56
     )
     with torch.no_grad():
@@ -302,8 +303,9 @@ def test_missing_or_partial_model_folder_is_named(trained: Path, tmp_path: Path)
 
 def test_reward_judge_in_select_and_bench(trained: Path, synthetic: Path, tmp_path: Path) -> None:
     """The trained folder works as a judge in selection (pick + fusion) and in `srjudge bench`."""
-    from srjudge.bench.datasets import load_dataset, make_synthetic
+    from srjudge.bench.datasets import load_dataset
     from srjudge.bench.evaluate import run_bench
+    from srjudge.bench.synthetic import make_synthetic
     from srjudge.select.selection import select_best
 
     judge = create_judge(f"reward:{trained},device=cpu")

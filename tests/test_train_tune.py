@@ -20,23 +20,21 @@ import srjudge.cli.main  # the full app: with one command Typer would take `tune
 import srjudge.cli.tune_cmd  # noqa: F401  (registers `srjudge tune`)
 from srjudge.cli.common import app
 from srjudge.degrade import DegradationRecord, degrade_folder
-from srjudge.demo import bundled_photo
 from srjudge.errors import SpecError
 from srjudge.images.io import save_png
+from srjudge.images.samples import bundled_photo
 from srjudge.judges.vlm import VLMJudge
 from srjudge.judges.vlm.judge import VLMJudgeConfig
 from srjudge.train.common import RECORD_NAME, LoraSettings, load_config_yaml, save_config_yaml
-from srjudge.train.tune import (
+from srjudge.train.tune import TuneConfig, train_stage
+from srjudge.train.tune_data import build_perceive_examples
+from srjudge.train.tune_prompts import infer_example, perceive_example, render_prompt
+from srjudge.train.tune_targets import (
     Distortion,
-    TuneConfig,
     degradation_distortions,
     describe_degradation,
-    infer_example,
     levels_from_scores,
-    perceive_example,
-    render_prompt,
     scores_from_pairs,
-    train_stage,
 )
 from srjudge.vlm.backends.base import create_backend
 from srjudge.vlm.request import ChatRequest
@@ -150,8 +148,6 @@ def lr_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def stage1(tiny_vlm: Path, lr_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> object:
     """Stage 1 trained for 3 steps through the library (model kept in memory)."""
-    from srjudge.train.tune import build_perceive_examples
-
     out = tmp_path_factory.mktemp("stage1")
     cfg = TuneConfig(
         base_model=str(tiny_vlm), stage="perceive", data=str(lr_folder), out_dir=str(out),

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from srjudge.judges.vlm import PROTOCOLS, VLMJudge, VLMJudgeConfig
-from srjudge.judges.vlm.prompts import PROMPTS
 from srjudge.vlm.backends.openai_backend import OpenAIBackend
 from srjudge.vlm.images import data_uri
+from srjudge.vlm.prompts import PROMPTS
 
 IMG_A = np.random.default_rng(1).random((8, 8, 3)).astype(np.float32)
 IMG_B = np.random.default_rng(2).random((8, 8, 3)).astype(np.float32)

@@ -117,7 +117,7 @@ def build_tiny_qwen2vl(folder: Path, seed: int = 0, vocab_size: int = 512) -> Pa
     model.safetensors, tokenizer.json/tokenizer_config.json, chat_template.jinja and a
     preprocessor_config.json that declares ``Qwen2VLProcessor``. Without torchvision
     ``AutoProcessor`` cannot build that processor (its video processor needs torchvision);
-    ``srjudge.vlm.backends.hf_backend.load_processor(folder)`` builds the image-only one. The
+    ``srjudge.models.hf_folder.load_processor(folder)`` builds the image-only one. The
     weights (and the folder's bytes) are identical for a given ``seed``.
     """
     import torch

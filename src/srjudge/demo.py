@@ -21,12 +21,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from srjudge import atomic
 from srjudge.degrade import degrade
 from srjudge.errors import MissingDependencyError
 from srjudge.images.io import load_image, save_png
+from srjudge.images.samples import bundled_photo
 from srjudge.metrics import create_metric
 from srjudge.run import RunConfig, RunLayout, RunSummary, build_report, run_job
 from srjudge.run.layout import read_json
@@ -55,21 +54,6 @@ REPORT_NOTE = (
     "(compare the zoomed crops with the HR)."
 )
 PIPELINE = {"moderate": "bicubic", "heavy": "face"}
-
-
-def bundled_photo(name: str, size: int = 256) -> np.ndarray:
-    """A centre crop of one of scikit-image's bundled photos (shipped in its wheel), as float RGB."""
-    from skimage import data
-
-    loader = getattr(data, name, None)
-    if loader is None:
-        raise ValueError(f"scikit-image has no bundled photo {name!r}")
-    image = np.asarray(loader())
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    h, w = image.shape[:2]
-    y, x = (h - size) // 2, (w - size) // 2
-    return (image[y : y + size, x : x + size, :3].astype(np.float32) / 255.0).astype(np.float32)
 
 
 def _available(log: Callable[[str], None]) -> tuple[list[str], list[str]]:

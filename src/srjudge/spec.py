@@ -60,17 +60,25 @@ def parse_spec(text: str) -> Spec:
     return Spec(name=name, arg=arg, options=options)
 
 
-def coerce_options(spec: Spec, schema: Mapping[str, type], *, kind: str) -> dict[str, Any]:
-    """Convert a spec's string options to the types in ``schema``; unknown keys are an error."""
+def coerce_options(spec: Spec, schema: Mapping[str, Any], *, kind: str) -> dict[str, Any]:
+    """Convert a spec's string options to the types in ``schema``; unknown keys are an error.
+
+    ``schema`` maps option -> type (or :class:`Choice`), or option -> (type, default) as registry
+    entries declare it; only the options the spec gives are returned.
+    """
     unknown = sorted(set(spec.options) - set(schema))
     if unknown:
+        import difflib
+
         allowed = ", ".join(sorted(schema)) or "none"
-        raise SpecError(
-            f"Unknown option(s) {', '.join(unknown)} for {kind} {spec.name!r}. Allowed: {allowed}."
-        )
+        hints = [
+            f"{u} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, list(schema), n=1)) else u
+            for u in unknown
+        ]
+        raise SpecError(f"Unknown option(s) {', '.join(hints)} for {kind} {spec.name!r}. Allowed: {allowed}.")
     out: dict[str, Any] = {}
     for key, raw in spec.options.items():
-        typ = schema[key]
+        typ = schema[key][0] if isinstance(schema[key], tuple) else schema[key]
         try:
             if typ is bool:
                 if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
@@ -78,6 +86,8 @@ def coerce_options(spec: Spec, schema: Mapping[str, type], *, kind: str) -> dict
                 out[key] = raw.lower() in {"true", "1", "yes"}
             else:
                 out[key] = typ(raw)
+        except SpecError:  # a type that words its own message (a Choice with a label)
+            raise
         except ValueError:
             raise SpecError(
                 f"Option {key}={raw!r} for {kind} {spec.name!r} is not a valid {typ.__name__}."
@@ -131,14 +141,24 @@ def _stray_option_message(stray: str, parts: list[str], sep: str, option: str | 
 
 class Choice:
     """An option type with a fixed set of values, checked when the spec is parsed (not at first use):
-    ``{"channel": (Choice("rgb", "y", "gray"), "rgb")}``."""
+    ``{"channel": (Choice("rgb", "y", "gray"), "rgb")}``.
 
-    def __init__(self, *values: str) -> None:
+    ``aliases`` maps other accepted spellings to one of the values (they are not listed). With a
+    ``label`` (e.g. ``"realesrgan model"``), a bad value is a :class:`SpecError` worded
+    ``Unknown <label> '<value>': use one of ...``; without one, :func:`coerce_options` words it.
+    """
+
+    def __init__(self, *values: str, aliases: Mapping[str, str] | None = None, label: str = "") -> None:
         self.values = values
+        self.aliases = dict(aliases or {})
+        self.label = label
         self.__name__ = "value: use one of " + ", ".join(values)
 
     def __call__(self, raw: str) -> str:
         value = raw.strip().lower()
+        value = self.aliases.get(value, value)
         if value not in self.values:
+            if self.label:
+                raise SpecError(f"Unknown {self.label} {raw.strip()!r}: use one of {', '.join(self.values)}.")
             raise ValueError(raw)
         return value

@@ -327,13 +327,11 @@ def audit_folder(
                     if hr_dir is not None:
                         hr_path = _find_hr(hr_index, hr_dir, name, Path(path).stem)
                         hr = load_image(hr_path)
-                    resumed = (
+                    if (  # resumed: the same settings and input, and the outputs on disk unchanged
                         previous is not None
                         and previous.get("fingerprint") == fingerprint
                         and previous.get("outputs_sha256") == _outputs_sha256(out_dir, name)
-                    )
-                    if resumed:
-                        assert previous is not None
+                    ):
                         if hr is not None and hr_path is not None and metrics_handle is not None:
                             hr_digest = file_sha256(hr_path)
                             old = measured.get((name, fingerprint))

@@ -11,16 +11,10 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
+from srjudge.bench.bootstrap import Estimate
 from srjudge.bench.datasets import BestOfNDataset, MOSDataset, PairwiseDataset
-from srjudge.bench.measures import (
-    Estimate,
-    GroupedMeasures,
-    best_of_n,
-    grouped_measures,
-    instability,
-    mos_measures,
-    pairwise_accuracy,
-)
+from srjudge.bench.grouped import GroupedMeasures, grouped_measures
+from srjudge.bench.measures import best_of_n, instability, mos_measures, pairwise_accuracy
 from srjudge.bench.page import nonempty_columns, to_csv, to_markdown, write_bench_page
 from srjudge.bench.run import JudgeResult, check_repeats, mean_prediction, run_judge
 from srjudge.judges.base import Judge

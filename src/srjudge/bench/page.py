@@ -165,7 +165,8 @@ Plot = Path | tuple[Path, str]
 """A plot file, or a plot file and its caption (what the plot shows)."""
 
 
-def _plot_html(plot: Plot) -> str:
+def plot_figure(plot: Plot) -> str:
+    """A PNG plot embedded as a data URI in a figure with its caption (the file name when none is given)."""
     path, caption = plot if isinstance(plot, tuple) else (plot, Path(plot).stem)
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     return (
@@ -197,18 +198,24 @@ def render_bench_page(
         + "</section>"
         for name, rows in tables.items()
     )
-    figures = "".join(_plot_html(p) for p in plots)
+    figures = "".join(plot_figure(p) for p in plots)
     plot_section = f'<section><h2>Plots</h2><div class="plots">{figures}</div></section>' if figures else ""
     note_html = f'<p class="note">{escape_html(note)}</p>' if note else ""
+    header = f"<header><h1>{escape_html(title)}</h1>{note_html}{_settings_html(settings)}</header>"
+    return html_page(title, f"{header}{sections}{plot_section}")
+
+
+def html_page(title: str, body: str, *, css: str = PAGE_CSS) -> str:
+    """A complete static page around ``body`` (its header and sections): inline ``css``, a
+    Content-Security-Policy that forbids network access, and the srjudge footer."""
     csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape_html(title)}</title><style>{PAGE_CSS}</style></head><body><main>"
-        f"<header><h1>{escape_html(title)}</h1>{note_html}{_settings_html(settings)}</header>"
-        f"{sections}{plot_section}"
+        f"<title>{escape_html(title)}</title><style>{css}</style></head><body><main>"
+        f"{body}"
         f"<footer>srjudge {escape_html(__version__)} · static page, no network access needed</footer>"
         "</main></body></html>\n"
     )

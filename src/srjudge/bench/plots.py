@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image
 
-from srjudge.bench.measures import LogisticFit
+from srjudge.bench.fitting import LogisticFit
 from srjudge.errors import MissingDependencyError
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def scatter_with_fit(
     """Judge scores against human scores, with the fitted mapping drawn over them; returns ``path``.
 
     With ``higher_is_better=False`` (DMOS) the mapping was fitted onto the negated human scores
-    (:mod:`srjudge.bench.measures`' convention) and is drawn negated, over the DMOS values as given.
+    (:mod:`srjudge.bench.fitting`' convention) and is drawn negated, over the DMOS values as given.
     """
     x = np.asarray(pred, dtype=np.float64).ravel()
     y = np.asarray(mos, dtype=np.float64).ravel()

@@ -9,9 +9,7 @@ what is missing, and the files hold everything needed to regenerate the tables e
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from srjudge.bench.datasets import BestOfNDataset, MOSDataset, PairwiseDataset
+from srjudge.bench.store import JsonlStore, slug
 from srjudge.errors import SrjudgeError
 from srjudge.images.io import load_image
 from srjudge.judges.base import Judge, Verdict
@@ -31,39 +30,8 @@ Progress = Callable[[str, int, int], None]
 
 
 def judge_slug(spec: str) -> str:
-    """A file-name-safe, collision-free name for a judge spec."""
-    return re.sub(r"[^A-Za-z0-9.+=-]+", "_", spec)[:80] + "-" + hashlib.sha256(spec.encode()).hexdigest()[:8]
-
-
-class ScoreFile:
-    """Append-only JSONL of predictions for one judge; lines of another configuration are ignored."""
-
-    def __init__(self, path: Path, config_hash: str) -> None:
-        self.path = path
-        self.config_hash = config_hash
-        self.rows: dict[str, dict[str, Any]] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by an interruption: that item is scored again
-                if row.get("config_hash") == config_hash:
-                    self.rows[row["key"]] = row
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("a")
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self.rows.get(key)
-
-    def put(self, key: str, row: dict[str, Any]) -> None:
-        row = {"key": key, "config_hash": self.config_hash, **row}
-        self.rows[key] = row
-        self._handle.write(json.dumps(row) + "\n")
-        self._handle.flush()
-
-    def close(self) -> None:
-        self._handle.close()
+    """A file-name-safe, collision-free name for a judge spec (its score file's name)."""
+    return slug(spec, 80)
 
 
 @dataclass
@@ -115,7 +83,7 @@ def run_judge(
 ) -> JudgeResult:
     """Score every item ``repeats`` times (streamed, resumable) and time it."""
     config_hash = judge.provenance().config_hash
-    scores = ScoreFile(out_dir / "scores" / f"{judge_slug(judge.spec)}.jsonl", config_hash)
+    scores = JsonlStore(out_dir / "scores" / f"{judge_slug(judge.spec)}.jsonl", config_hash)
     result = JudgeResult(judge.spec, config_hash)
     started = time.perf_counter()
     try:
@@ -128,8 +96,7 @@ def run_judge(
     finally:
         scores.close()
     result.seconds = time.perf_counter() - started
-    summary = getattr(judge, "summary", None)
-    result.summary = summary() if callable(summary) else {}
+    result.summary = judge.summary()
     return result
 
 
@@ -142,7 +109,7 @@ def files_digest(paths: Sequence[Path | None]) -> str:
 
 
 def _row(
-    scores: ScoreFile,
+    scores: JsonlStore,
     result: JudgeResult,
     key: str,
     images: int,
@@ -169,7 +136,7 @@ def _row(
 def _run_mos(
     ds: MOSDataset,
     judge: Judge,
-    scores: ScoreFile,
+    scores: JsonlStore,
     result: JudgeResult,
     repeats: int,
     progress: Progress | None,
@@ -194,7 +161,7 @@ def _run_mos(
 def _run_pairwise(
     ds: PairwiseDataset,
     judge: Judge,
-    scores: ScoreFile,
+    scores: JsonlStore,
     result: JudgeResult,
     repeats: int,
     progress: Progress | None,
@@ -230,7 +197,7 @@ def _run_pairwise(
 def _run_best_of_n(
     ds: BestOfNDataset,
     judge: Judge,
-    scores: ScoreFile,
+    scores: JsonlStore,
     result: JudgeResult,
     repeats: int,
     progress: Progress | None,

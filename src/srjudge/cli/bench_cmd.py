@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from srjudge.cli.common import _progress, app, err, out
+from srjudge.cli.common import _create_judges, _progress_task, app, err, out
+from srjudge.cli.options import BOOTSTRAP, JUDGES, OUT_DIR
 
 
 @app.command("bench")
@@ -22,27 +23,19 @@ def bench_cmd(
         str | None,
         typer.Option("--synthetic", help="Generate and use a SYNTHETIC set: mos, pairwise or best-of-n."),
     ] = None,
-    judges: Annotated[
-        str,
-        typer.Option(
-            "--judges", "-j", help="Comma-separated judge specs; ';' between specs that contain commas."
-        ),
-    ] = "niqe,trust",
+    judges: Annotated[str, JUDGES] = "niqe,trust",
     repeats: Annotated[
         int, typer.Option("--repeats", help="Judgements per item (instability needs >= 2).")
     ] = 1,
-    bootstrap: Annotated[
-        int, typer.Option("--bootstrap", help="Bootstrap resamples for the 95 % CIs.")
-    ] = 1000,
+    bootstrap: Annotated[int, BOOTSTRAP] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap and of synthetic data.")] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("srjudge-out/bench"),
+    out_dir: Annotated[Path, OUT_DIR] = Path("srjudge-out/bench"),
 ) -> None:
     """Measure judges against human opinion (MOS, pairwise, best-of-N): table, plots and an HTML page."""
-    from srjudge.bench.datasets import MOSDataset, load_dataset, make_synthetic
+    from srjudge.bench.datasets import MOSDataset, load_dataset
     from srjudge.bench.evaluate import GROUPED_COLUMNS, GROUPED_NOTE, run_bench
+    from srjudge.bench.synthetic import make_synthetic
     from srjudge.errors import SrjudgeError
-    from srjudge.judges import create_judge
-    from srjudge.spec import iter_specs
 
     if bootstrap < 0:
         raise SrjudgeError(f"--bootstrap {bootstrap}: give a number of resamples >= 0 (0: no CIs).")
@@ -55,9 +48,8 @@ def bench_cmd(
         err.print(f"SYNTHETIC {synthetic} dataset generated in {dataset} (not human opinion)")
     assert dataset is not None
     data = load_dataset(dataset)
-    the_judges = [create_judge(s) for s in iter_specs(judges, option="--judges")]
-    with _progress() as progress:
-        task = progress.add_task("bench", total=None)
+    the_judges = _create_judges(judges)
+    with _progress_task("bench") as update:
         rows = run_bench(
             data,
             the_judges,
@@ -65,9 +57,7 @@ def bench_cmd(
             repeats=repeats,
             n_boot=bootstrap,
             seed=seed,
-            progress=lambda spec, done, total: progress.update(
-                task, description=spec, completed=done, total=total
-            ),
+            progress=lambda spec, done, total: update(done, total, spec),
         )
     title = f"{data.name}" + (" (SYNTHETIC)" if data.synthetic else "")
     grouped = isinstance(data, MOSDataset) and data.grouped

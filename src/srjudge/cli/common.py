@@ -6,12 +6,14 @@ import math
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,6 +27,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+if TYPE_CHECKING:
+    from srjudge.judges.base import Judge
+
+T = TypeVar("T")
+
 app = typer.Typer(
     name="srjudge",
     help="Judge super-resolution outputs: calibrated metrics, a trustworthiness score, VLM judges.",
@@ -34,6 +41,19 @@ app = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def sub_app(name: str, help: str, *, no_args_is_help: bool = True) -> typer.Typer:
+    """A command group, registered as ``srjudge NAME``."""
+    group = typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=no_args_is_help,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.add_typer(group, name=name)
+    return group
 
 
 class ScoreFormat(StrEnum):
@@ -230,6 +250,50 @@ def _progress() -> LoggedProgress:
         log_lines=not terminal,
         interval=progress_interval(),
     )
+
+
+@contextmanager
+def _progress_task(description: str, total: float | None = None) -> Iterator[Callable[..., None]]:
+    """One progress task for the block; yields ``update(completed, total=None, description=None)``
+    (``None`` leaves that field as it is)."""
+    with _progress() as progress:
+        task = progress.add_task(description, total=total)
+
+        def update(completed: float, total: float | None = None, description: str | None = None) -> None:
+            progress.update(task, completed=completed, total=total, description=description)
+
+        yield update
+
+
+def _exit_if_failed(failed: Sequence[tuple[str, str]]) -> None:
+    """List the items that failed (name: reason) on stderr and exit with status 1 if there are any."""
+    for name, reason in failed:
+        err.print(f"[red]failed:[/] {name}: {reason}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _create_judges(specs: str) -> list[Judge]:
+    """The judges of a ``--judges`` list (``,`` or ``;`` between specs)."""
+    from srjudge.judges import create_judge
+    from srjudge.spec import iter_specs
+
+    return [create_judge(s) for s in iter_specs(specs, option="--judges")]
+
+
+def _load_config(cls: type[T], path: Path | None) -> T:
+    """The dataclass config ``cls`` from a YAML file, or its defaults when there is none."""
+    from srjudge.train.common import load_config_yaml
+
+    return load_config_yaml(cls, path) if path is not None else cls()
+
+
+def _write_config(config: Any, path: Path) -> None:
+    """``--write-config``: save the config as YAML and say so on stderr."""
+    from srjudge.train.common import save_config_yaml
+
+    save_config_yaml(config, path)
+    err.print(f"wrote {path}")
 
 
 def _emit(text: str, out_file: Path | None) -> None:

@@ -12,39 +12,65 @@ from typing import Annotated, Any
 
 import typer
 
-from srjudge.cli.common import app, err, out
+from srjudge.cli.common import _load_config, _write_config, err, out, sub_app
+from srjudge.cli.options import CONFIG, DEVICE
 from srjudge.errors import SpecError
 
-evolve_app = typer.Typer(
-    name="evolve",
-    help="Self-evolve a VLM judge without labels: K votes per pair (both orders) -> pseudo-labels -> GRPO.",
-    add_completion=False,
-    pretty_exceptions_enable=False,
+evolve_app = sub_app(
+    "evolve",
+    "Self-evolve a VLM judge without labels: K votes per pair (both orders) -> pseudo-labels -> GRPO.",
+    no_args_is_help=False,
 )
-app.add_typer(evolve_app, name="evolve")
 
 
 def _load(config_file: Path | None, full_finetune: bool, **overrides: Any) -> Any:
     """The config file (or the defaults) with the given flags applied."""
     import dataclasses
 
-    from srjudge.train.common import load_config_yaml
     from srjudge.train.evolve import EvolveConfig, with_overrides
 
-    config = load_config_yaml(EvolveConfig, config_file) if config_file is not None else EvolveConfig()
-    config = with_overrides(config, **overrides)
+    config = with_overrides(_load_config(EvolveConfig, config_file), **overrides)
     if full_finetune:
         config = dataclasses.replace(config, lora=None)
     return config
 
 
+def _grpo(
+    steps: int | None,
+    learning_rate: float | None,
+    num_generations: int | None,
+    batch_size: int | None,
+    beta: float | None,
+    device: str | None,
+) -> dict[str, Any]:
+    """The GRPO flags as overrides of the config's ``grpo`` section (``--steps`` is ``max_steps``)."""
+    return {
+        "grpo__max_steps": steps,
+        "grpo__learning_rate": learning_rate,
+        "grpo__num_generations": num_generations,
+        "grpo__batch_size": batch_size,
+        "grpo__beta": beta,
+        "grpo__device": device,
+    }
+
+
+# Flags of the all-rounds command that its sub-commands share.
+_Device = Annotated[str | None, DEVICE]
+_LearningRate = Annotated[float | None, typer.Option("--learning-rate", help="GRPO learning rate.")]
+_NumGenerations = Annotated[
+    int | None, typer.Option("--num-generations", help="Completions per prompt (GRPO group).")
+]
+_BatchSize = Annotated[int | None, typer.Option("--batch-size", help="Completions per device and step.")]
+_Beta = Annotated[float | None, typer.Option("--beta", help="KL coefficient.")]
+_FullFinetune = Annotated[
+    bool, typer.Option("--full-finetune", help="Train every parameter instead of LoRA adapters.")
+]
+
+
 @evolve_app.callback(invoke_without_command=True)
 def evolve_cmd(
     ctx: typer.Context,
-    config_file: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="YAML config (see --write-config); flags override it."),
-    ] = None,
+    config_file: Annotated[Path | None, CONFIG] = None,
     write_config: Annotated[
         Path | None,
         typer.Option(
@@ -91,20 +117,12 @@ def evolve_cmd(
     steps: Annotated[
         int | None, typer.Option("--steps", help="GRPO steps per round (else grpo.epochs).")
     ] = None,
-    learning_rate: Annotated[
-        float | None, typer.Option("--learning-rate", help="GRPO learning rate.")
-    ] = None,
-    num_generations: Annotated[
-        int | None, typer.Option("--num-generations", help="Completions per prompt (GRPO group).")
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Completions per device and step.")
-    ] = None,
-    beta: Annotated[float | None, typer.Option("--beta", help="KL coefficient.")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
-    full_finetune: Annotated[
-        bool, typer.Option("--full-finetune", help="Train every parameter instead of LoRA adapters.")
-    ] = False,
+    learning_rate: _LearningRate = None,
+    num_generations: _NumGenerations = None,
+    batch_size: _BatchSize = None,
+    beta: _Beta = None,
+    device: _Device = None,
+    full_finetune: _FullFinetune = False,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Seed of the pairs, the votes and training.")
     ] = None,
@@ -123,7 +141,6 @@ def evolve_cmd(
                 f"`{ctx.invoked_subcommand}`."
             )
         return
-    from srjudge.train.common import save_config_yaml
     from srjudge.train.evolve import describe, run_evolve
 
     config = _load(
@@ -141,16 +158,10 @@ def evolve_cmd(
         labelled=labelled,
         bench_protocol=bench_protocol,
         seed=seed,
-        grpo__max_steps=steps,
-        grpo__learning_rate=learning_rate,
-        grpo__num_generations=num_generations,
-        grpo__batch_size=batch_size,
-        grpo__beta=beta,
-        grpo__device=device,
+        **_grpo(steps, learning_rate, num_generations, batch_size, beta, device),
     )
     if write_config is not None:
-        save_config_yaml(config, write_config)
-        err.print(f"wrote {write_config}")
+        _write_config(config, write_config)
         return
     summary = run_evolve(config, log=lambda msg: err.print(msg, highlight=False))
     out.print(f"evolved model: {summary.final_model}")
@@ -164,7 +175,6 @@ _Config = Annotated[
 ]
 _Round = Annotated[int | None, typer.Option("--round", "-r", help="Round number r (1-based).")]
 _Seed = Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")]
-_Device = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 _BaseModel = Annotated[
     str | None,
     typer.Option("--base-model", "-m", help="Override the config's base_model (local VLM folder)."),
@@ -237,20 +247,12 @@ def train_cmd(
     ] = None,
     base_model: _BaseModel = None,
     steps: Annotated[int | None, typer.Option("--steps", help="GRPO steps (else grpo.epochs).")] = None,
-    learning_rate: Annotated[
-        float | None, typer.Option("--learning-rate", help="GRPO learning rate.")
-    ] = None,
-    num_generations: Annotated[
-        int | None, typer.Option("--num-generations", help="Completions per prompt (GRPO group).")
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Completions per device and step.")
-    ] = None,
-    beta: Annotated[float | None, typer.Option("--beta", help="KL coefficient.")] = None,
+    learning_rate: _LearningRate = None,
+    num_generations: _NumGenerations = None,
+    batch_size: _BatchSize = None,
+    beta: _Beta = None,
     device: _Device = None,
-    full_finetune: Annotated[
-        bool, typer.Option("--full-finetune", help="Train every parameter instead of LoRA adapters.")
-    ] = False,
+    full_finetune: _FullFinetune = False,
     labelled: Annotated[
         str | None, typer.Option("--labelled", help="Bench dataset to measure the trained model on.")
     ] = None,
@@ -265,12 +267,7 @@ def train_cmd(
         base_model=base_model,
         labelled=labelled,
         seed=seed,
-        grpo__max_steps=steps,
-        grpo__learning_rate=learning_rate,
-        grpo__num_generations=num_generations,
-        grpo__batch_size=batch_size,
-        grpo__beta=beta,
-        grpo__device=device,
+        **_grpo(steps, learning_rate, num_generations, batch_size, beta, device),
     )
     result = train_stage(
         config,

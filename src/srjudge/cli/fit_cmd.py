@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from srjudge import atomic
-from srjudge.cli.common import _progress, app, err, out
+from srjudge.cli.common import _create_judges, _progress_task, app, err, out
+from srjudge.cli.options import BOOTSTRAP
 
 
 @app.command("fit")
@@ -32,9 +33,7 @@ def fit_cmd(
     folds: Annotated[int, typer.Option("--folds", help="Grouped cross-validation folds.")] = 5,
     l2: Annotated[float, typer.Option("--l2", help="L2 penalty on the standardised weights.")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold split and the bootstrap.")] = 0,
-    bootstrap: Annotated[
-        int, typer.Option("--bootstrap", help="Bootstrap resamples for the 95 % CIs.")
-    ] = 1000,
+    bootstrap: Annotated[int, BOOTSTRAP] = 1000,
     cache: Annotated[
         Path,
         typer.Option("--cache", help="Folder of streamed judge features: a re-run scores nothing twice."),
@@ -43,9 +42,7 @@ def fit_cmd(
     """Fit a small regularised model over judges' outputs to your raters; writes a `fitted:PATH` judge."""
     from srjudge.bench.datasets import load_dataset
     from srjudge.errors import SrjudgeError
-    from srjudge.judges import create_judge
     from srjudge.provenance import file_sha256
-    from srjudge.spec import iter_specs
     from srjudge.train.fit import cv_report, extract_features, fit_judge, judge_file
 
     if folds < 2:
@@ -53,13 +50,12 @@ def fit_cmd(
     if out_path.exists() and out_path.is_dir():
         raise SrjudgeError(f"--out {out_path} is a folder; give the path of the JSON file to write.")
     data = load_dataset(dataset)
-    the_judges = [create_judge(s) for s in iter_specs(judges, option="--judges")]
-    with _progress() as progress:
-        task = progress.add_task("scoring", total=None)
+    the_judges = _create_judges(judges)
+    with _progress_task("scoring") as update:
         table = extract_features(
             data,
             the_judges,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            progress=lambda done, total: update(done, total),
             cache_dir=cache,
         )
     result = fit_judge(table, [j.spec for j in the_judges], folds=folds, seed=seed, l2=l2)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from srjudge.cli.common import _progress, app, err, out
+from srjudge.cli.common import _exit_if_failed, _progress_task, app, err, out
+from srjudge.cli.options import FUSE, JUDGE, OUT_DIR, SAMPLES, SCALE, TOP_K
 from srjudge.errors import SrjudgeError
 
 
@@ -23,9 +24,9 @@ def generate_cmd(
             "--backend", "-b", help="SR backend spec; repeat for several (bicubic, realesrgan, ...)."
         ),
     ],
-    samples: Annotated[int, typer.Option("--samples", "-n", help="Samples per stochastic backend.")] = 1,
+    samples: Annotated[int, SAMPLES] = 1,
     seed: Annotated[int, typer.Option("--seed", help="First seed; samples use seed, seed+1, ...")] = 0,
-    scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor.")] = 4,
+    scale: Annotated[int, SCALE] = 4,
 ) -> None:
     """Make SR candidates for each LR input, with a manifest of every setting and seed."""
     from srjudge.images.io import expand_image_paths
@@ -34,8 +35,7 @@ def generate_cmd(
 
     paths = expand_image_paths(lr)
     backends = [create_sr_backend(spec) for spec in backend]
-    with _progress() as progress:
-        task = progress.add_task("generating", total=len(paths))
+    with _progress_task("generating", total=len(paths)) as update:
         manifests = generate_folder(
             paths,
             backends,
@@ -43,7 +43,7 @@ def generate_cmd(
             scale=scale,
             samples=samples,
             seed=seed,
-            progress=lambda done, total, name: progress.update(task, completed=done),
+            progress=lambda done, total, name: update(done),
         )
     count = sum(len(v) for v in manifests.values())
     err.print(f"{count} candidates for {len(manifests)} LR input(s) in {out_dir} (manifest.json per input)")
@@ -61,13 +61,13 @@ def select_cmd(
     manifest: Annotated[
         Path | None, typer.Option("--manifest", help="CSV/JSONL: item, lr, candidate[, hr].")
     ] = None,
-    judge: Annotated[str, typer.Option("--judge", "-j", help="Judge spec.")] = "trust",
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many of the best to fuse.")] = 3,
-    fuse: Annotated[str, typer.Option("--fuse", help="none, mean, median or weighted.")] = "median",
+    judge: Annotated[str, JUDGE] = "trust",
+    top_k: Annotated[int, TOP_K] = 3,
+    fuse: Annotated[str, FUSE] = "median",
     hr: Annotated[
         Path | None, typer.Option("--hr", help="HR reference (single mode; validation only).")
     ] = None,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("srjudge-out/select"),
+    out_dir: Annotated[Path, OUT_DIR] = Path("srjudge-out/select"),
 ) -> None:
     """Pick the most trustworthy candidate, fuse the top k, and validate with TWS."""
     from srjudge.images.io import expand_image_paths, load_image
@@ -80,15 +80,14 @@ def select_cmd(
         if paths:
             raise SrjudgeError("Give either LR and candidate paths, or --folder/--manifest, not both.")
         items = items_from_folder(folder) if folder is not None else items_from_manifest(manifest)  # type: ignore[arg-type]
-        with _progress() as progress:
-            task = progress.add_task(f"selecting with {the_judge.spec}", total=len(items))
+        with _progress_task(f"selecting with {the_judge.spec}", total=len(items)) as update:
             summary = select_items(
                 items,
                 the_judge,
                 out_dir,
                 top_k=top_k,
                 fuse_method=fuse,
-                progress=lambda done, total, name: progress.update(task, completed=done),
+                progress=lambda done, total, name: update(done),
             )
         err.print(
             f"{len(summary.done)} selected, {len(summary.skipped)} already done (resumed), "
@@ -98,10 +97,7 @@ def select_cmd(
             out.print(f"{name}: {chosen}")
         if len(summary.chosen) > 20:
             out.print(f"... and {len(summary.chosen) - 20} more in {out_dir / 'selections.csv'}")
-        for name, reason in summary.failed:
-            err.print(f"[red]failed:[/] {name}: {reason}")
-        if summary.failed:
-            raise typer.Exit(1)
+        _exit_if_failed(summary.failed)
         return
     if not paths or len(paths) < 2:
         raise SrjudgeError("select needs the LR image followed by its candidates (or --folder / --manifest).")
@@ -136,7 +132,7 @@ def audit_cmd(
     sr: Annotated[
         str, typer.Option("--sr", help="SR backend spec (bicubic, realesrgan, esrgan:/path.pth, ...).")
     ],
-    judge: Annotated[str, typer.Option("--judge", "-j", help="Judge spec.")] = "trust",
+    judge: Annotated[str, JUDGE] = "trust",
     tau: Annotated[float, typer.Option("--tau", help="Accept when the score reaches tau (0-100).")] = 80.0,
     retries: Annotated[int, typer.Option("--retries", help="At most this many bounded-knob retries.")] = 1,
     min_confidence: Annotated[
@@ -148,9 +144,9 @@ def audit_cmd(
     hr_dir: Annotated[
         Path | None, typer.Option("--hr", help="Folder of HR references (same file stems).")
     ] = None,
-    scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor.")] = 4,
+    scale: Annotated[int, SCALE] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the SR runs.")] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("srjudge-out/audit"),
+    out_dir: Annotated[Path, OUT_DIR] = Path("srjudge-out/audit"),
 ) -> None:
     """Gatekeeper: run SR, judge, retry with one bounded knob, accept or reject, and record why."""
     from srjudge.audit.gate import AuditPolicy
@@ -166,8 +162,7 @@ def audit_cmd(
         raise SrjudgeError(str(exc)) from None
     backend = create_sr_backend(sr)
     the_judge = create_judge(judge)
-    with _progress() as progress:
-        task = progress.add_task(f"auditing {backend.spec} with {the_judge.spec}", total=len(paths))
+    with _progress_task(f"auditing {backend.spec} with {the_judge.spec}", total=len(paths)) as update:
         summary = audit_folder(
             paths,
             backend,
@@ -177,7 +172,7 @@ def audit_cmd(
             policy=policy,
             hr_dir=hr_dir,
             seed=seed,
-            progress=lambda done, total, name: progress.update(task, completed=done),
+            progress=lambda done, total, name: update(done),
         )
     counts: dict[str, int] = {}
     for decision in summary.decisions.values():
@@ -187,7 +182,4 @@ def audit_cmd(
         f"{len(summary.decisions)} audited ({tally}), {len(summary.skipped)} already done, "
         f"{len(summary.failed)} failed; see {out_dir / 'audit.csv'}"
     )
-    for name, reason in summary.failed:
-        err.print(f"[red]failed:[/] {name}: {reason}")
-    if summary.failed:
-        raise typer.Exit(1)
+    _exit_if_failed(summary.failed)

@@ -12,8 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from srjudge.cli.common import RankFormat, ScoreFormat, _emit, _fmt, _progress, app, err, out
+from srjudge.cli.common import RankFormat, ScoreFormat, _emit, _fmt, _progress_task, app, err, out
+from srjudge.cli.options import FORMAT, JUDGE, MAX_PIXELS, OUT_DIR, OUT_FILE, RECURSIVE
 from srjudge.errors import SrjudgeError
+from srjudge.registry import Entry
 
 
 def _print_version(value: bool) -> None:
@@ -38,40 +40,62 @@ def _root(
 def judges_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """List judges and metrics with their metadata."""
+    """List every registry: judges, metrics, SR backends, VLM backends, VLM protocols and readers."""
     from srjudge.judges import list_judges
-    from srjudge.metrics import list_metrics
+    from srjudge.judges.vlm.protocols import PROTOCOLS
+    from srjudge.metrics import METRICS
+    from srjudge.readers import READERS
+    from srjudge.sr.base import SR_BACKENDS
+    from srjudge.vlm.backends import BACKENDS
 
     judges = list_judges()
-    metrics = list_metrics()
+    metrics = METRICS.entries()
+    others = (
+        ("sr_backends", "SR backends (generate --backends)", SR_BACKENDS.entries()),
+        ("vlm_backends", "VLM backends (vlm:BACKEND,...)", BACKENDS.entries()),
+        ("protocols", "VLM protocols (vlm:...,protocol=NAME)", PROTOCOLS.entries()),
+        ("readers", "Readers (readout:READER)", READERS.entries()),
+    )
     if as_json:
-        payload = {
-            "judges": [
-                {"name": j.name, "description": j.description, "needs_lr": j.needs_lr, "needs_hr": j.needs_hr}
-                for j in judges
-            ],
-            "metrics": [m.to_dict() for m in metrics],
+        payload: dict[str, Any] = {
+            "judges": [{**j.summary(), "needs_lr": j.needs_lr, "needs_hr": j.needs_hr} for j in judges],
+            "metrics": [{**m.info.to_dict(), **m.summary()} for m in metrics],
         }
+        payload.update({key: [e.summary() for e in entries] for key, _, entries in others})
         _emit(json.dumps(payload, indent=2), None)
         return
     table = Table(title="Judges (every metric below is a judge too)")
-    for col in ("name", "needs", "description"):
+    for col in ("name", "needs", "options", "description"):
         table.add_column(col)
     for j in judges:
         needs = ", ".join(n for n, flag in (("LR", j.needs_lr), ("HR", j.needs_hr)) if flag) or "-"
-        table.add_row(j.name, needs, j.description)
+        table.add_row(j.name, needs, _options_cell(j), j.description)
     out.print(table)
     table = Table(title="Metrics")
-    for col in ("name", "better", "needs", "range", "description"):
+    for col in ("name", "better", "needs", "range", "options", "description"):
         table.add_column(col)
-    for m in metrics:
+    for entry in metrics:
+        m = entry.info
         requirements = [
             n for n, flag in (("HR", m.needs_hr), ("LR", m.needs_lr), ("weights", m.needs_weights)) if flag
         ]
         rng = f"{m.value_range[0]:g}..{m.value_range[1]:g}" if m.value_range else "-"
         better = "higher" if m.higher_is_better else "lower"
-        table.add_row(m.name, better, ", ".join(requirements) or "-", rng, m.description)
+        table.add_row(
+            m.name, better, ", ".join(requirements) or "-", rng, _options_cell(entry), m.description
+        )
     out.print(table)
+    for _, title, entries in others:
+        table = Table(title=title)
+        for col in ("name", "options", "description"):
+            table.add_column(col)
+        for e in entries:
+            table.add_row(e.name, _options_cell(e), e.description)
+        out.print(table)
+
+
+def _options_cell(entry: Entry) -> str:
+    return "\n".join(entry.option_lines()) or "-"
 
 
 @app.command("score")
@@ -97,10 +121,10 @@ def score_cmd(
     hr_pattern: Annotated[
         str, typer.Option("--hr-pattern", help="HR name from the image's stem, e.g. '{stem}_HR'.")
     ] = "{stem}",
-    fmt: Annotated[ScoreFormat, typer.Option("--format", "-f", help="Output format.")] = ScoreFormat.table,
-    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
-    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse larger images.")] = 100_000_000,
+    fmt: Annotated[ScoreFormat, FORMAT] = ScoreFormat.table,
+    out_file: Annotated[Path | None, OUT_FILE] = None,
+    recursive: Annotated[bool, RECURSIVE] = False,
+    max_pixels: Annotated[int, MAX_PIXELS] = 100_000_000,
 ) -> None:
     """Score images one by one: one record per image (with its paired LR/HR) and the mean."""
     from srjudge.images.io import expand_image_paths
@@ -114,15 +138,14 @@ def score_cmd(
     hr_paths = pair_references(
         paths, hr, what="HR", option="--hr", pattern=hr_pattern, one_for_all=hr_for_all
     )
-    with _progress() as progress:
-        task = progress.add_task(f"scoring with {the_judge.spec}", total=len(paths))
+    with _progress_task(f"scoring with {the_judge.spec}", total=len(paths)) as update:
         records = score_files(
             paths,
             the_judge,
             lr_paths=lr_paths,
             hr_paths=hr_paths,
             max_pixels=max_pixels,
-            progress=lambda done, total: progress.update(task, completed=done),
+            progress=lambda done, total: update(done),
         )
     _print_summary(the_judge)
     mean = mean_score(records)
@@ -191,9 +214,9 @@ def rank_cmd(
     ] = None,
     hr: Annotated[Path | None, typer.Option("--hr", help="An HR reference, if one exists.")] = None,
     judge: Annotated[str, typer.Option("--judge", "-j", help="Judge or metric spec.")] = "trust",
-    fmt: Annotated[RankFormat, typer.Option("--format", "-f", help="Output format.")] = RankFormat.table,
-    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
-    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse larger images.")] = 100_000_000,
+    fmt: Annotated[RankFormat, FORMAT] = RankFormat.table,
+    out_file: Annotated[Path | None, OUT_FILE] = None,
+    max_pixels: Annotated[int, MAX_PIXELS] = 100_000_000,
 ) -> None:
     """Rank candidates of one LR input, best first (JSON schema srjudge.ranking/1)."""
     from srjudge.images.io import expand_image_paths
@@ -307,7 +330,7 @@ def degrade_cmd(
     crop: Annotated[
         bool, typer.Option("--crop", help="Crop HR to a multiple of the scale (recorded).")
     ] = False,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    recursive: Annotated[bool, RECURSIVE] = False,
 ) -> None:
     """Synthesise LR inputs from HR images, with a JSON record per image and a run CSV."""
     from srjudge.degrade import degrade_folder
@@ -315,8 +338,7 @@ def degrade_cmd(
 
     paths = expand_image_paths(hr_dir, recursive=recursive)
     roots = [Path(item) for item in hr_dir if Path(item).is_dir()]
-    with _progress() as progress:
-        task = progress.add_task(f"degrading ({pipeline}, x{scale})", total=len(paths))
+    with _progress_task(f"degrading ({pipeline}, x{scale})", total=len(paths)) as update:
         summary = degrade_folder(
             paths,
             out_dir,
@@ -324,7 +346,7 @@ def degrade_cmd(
             scale=scale,
             seed=seed,
             crop=crop,
-            progress=lambda done, total, item: progress.update(task, completed=done),
+            progress=lambda done, total, item: update(done),
             root=roots[0] if len(roots) == 1 and recursive else None,
         )
     err.print(
@@ -339,8 +361,8 @@ def degrade_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("srjudge-out/demo"),
-    judge: Annotated[str, typer.Option("--judge", "-j", help="Judge spec.")] = "trust",
+    out_dir: Annotated[Path, OUT_DIR] = Path("srjudge-out/demo"),
+    judge: Annotated[str, JUDGE] = "trust",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the degradations.")] = 0,
 ) -> None:
     """The main job (`srjudge run`) on bundled photos: moderate and heavy degradations, with a report."""

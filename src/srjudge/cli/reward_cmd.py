@@ -8,15 +8,12 @@ from typing import Annotated
 
 import typer
 
-from srjudge.cli.common import app, err, out
+from srjudge.cli.common import _load_config, err, out, sub_app
 from srjudge.errors import SrjudgeError
 
-reward_app = typer.Typer(
-    name="reward",
-    help="LR-conditioned reward model (RefReward-SR style): preference pairs and training.",
-    no_args_is_help=True,
+reward_app = sub_app(
+    "reward", "LR-conditioned reward model (RefReward-SR style): preference pairs and training."
 )
-app.add_typer(reward_app, name="reward")
 
 
 @reward_app.command("pairs")
@@ -91,7 +88,7 @@ def train_cmd(
     ] = True,
 ) -> None:
     """Train the reward model on pairs; resumable; saves a folder usable as the judge reward:OUT."""
-    from srjudge.train.common import load_config_yaml, save_config_yaml
+    from srjudge.train.common import save_config_yaml
     from srjudge.train.reward_train import RewardConfig, train_reward_model
 
     if write_config is not None:
@@ -100,7 +97,7 @@ def train_cmd(
         return
     if pairs is None or model is None or out_dir is None:
         raise SrjudgeError("reward train needs --pairs PAIRS.jsonl, --model BASE_FOLDER and --out DIR.")
-    cfg = load_config_yaml(RewardConfig, config) if config is not None else RewardConfig()
+    cfg = _load_config(RewardConfig, config)
     result = train_reward_model(pairs, model, out_dir, cfg, resume=resume, log=lambda m: err.print(m))
     final = {split: {k: result.final[split].get(k) for k in ("accuracy", "loss")} for split in result.final}
     out.print(json.dumps({"out_dir": str(result.out_dir), "final": final}, indent=2))

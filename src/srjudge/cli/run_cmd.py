@@ -8,23 +8,22 @@ from typing import Annotated, Any
 import typer
 
 from srjudge.cli.common import _progress, app, err, out
+from srjudge.cli.options import FUSE, JUDGE, SCALE, TOP_K
 
 
 @app.command("run")
 def run_cmd(
-    inputs: Annotated[
-        list[str], typer.Argument(help="A YAML config, or LR images / folders / globs.")
-    ],
+    inputs: Annotated[list[str], typer.Argument(help="A YAML config, or LR images / folders / globs.")],
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder.")] = None,
     backends: Annotated[
         str | None, typer.Option("--sr", "-b", help="SR backends, ',' or ';' separated.")
     ] = None,
-    judge: Annotated[str | None, typer.Option("--judge", "-j", help="Judge spec.")] = None,
-    scale: Annotated[int | None, typer.Option("--scale", "-s", help="Upscaling factor.")] = None,
+    judge: Annotated[str | None, JUDGE] = None,
+    scale: Annotated[int | None, SCALE] = None,
     samples: Annotated[int | None, typer.Option("--samples", help="Samples per stochastic backend.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="First sample seed.")] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", "-k", help="How many of the best to fuse.")] = None,
-    fuse: Annotated[str | None, typer.Option("--fuse", help="none, mean, median or weighted.")] = None,
+    top_k: Annotated[int | None, TOP_K] = None,
+    fuse: Annotated[str | None, FUSE] = None,
     tau: Annotated[float | None, typer.Option("--tau", help="Audit: accept at this score (0-100).")] = None,
     retries: Annotated[int | None, typer.Option("--retries", help="Audit: bounded retries.")] = None,
     hr: Annotated[

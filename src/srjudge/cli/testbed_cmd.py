@@ -12,16 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-from srjudge.cli.common import _progress, app, err, out
+from srjudge.cli.common import _load_config, _progress_task, err, out, sub_app
+from srjudge.cli.options import BOOTSTRAP, JUDGES, SAMPLES
 
-testbed_app = typer.Typer(
-    name="testbed",
-    help="The digits-and-letters testbed: does the SR output a judge picks still show the input's symbol?",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+testbed_app = sub_app(
+    "testbed",
+    "The digits-and-letters testbed: does the SR output a judge picks still show the input's symbol?",
 )
-app.add_typer(testbed_app, name="testbed")
 
 
 def testbed_config(seed: int | None, config_file: Path | None) -> Any:
@@ -29,13 +26,12 @@ def testbed_config(seed: int | None, config_file: Path | None) -> Any:
     import dataclasses
 
     from srjudge.errors import SpecError
-    from srjudge.testbed.build import TestbedConfig
-    from srjudge.train.common import load_config_yaml
+    from srjudge.testbed.items import TestbedConfig
 
     if config_file is not None and not config_file.is_file():
         raise SpecError(f"--config {config_file}: no such file. Give a YAML file of TestbedConfig fields.")
     try:
-        config = load_config_yaml(TestbedConfig, config_file) if config_file is not None else TestbedConfig()
+        config = _load_config(TestbedConfig, config_file)
         return config if seed is None else dataclasses.replace(config, seed=seed)
     except SpecError as exc:
         named = config_file is None or str(config_file) in str(exc)
@@ -60,14 +56,13 @@ def build_cmd(
     from srjudge.testbed.build import build_testbed
 
     cfg = testbed_config(seed, config)
-    with _progress() as progress:
-        task = progress.add_task("build", total=None)
+    with _progress_task("build") as update:
 
         def report(*args: Any) -> None:
             numbers = [a for a in args if isinstance(a, int)]
             label = next((a for a in args if isinstance(a, str)), "build")
             if len(numbers) >= 2:
-                progress.update(task, description=label, completed=numbers[0], total=numbers[1])
+                update(numbers[0], numbers[1], label)
 
         manifest = build_testbed(cfg, out_dir, progress=report)
     splits: dict[str, int] = {}
@@ -80,26 +75,19 @@ def build_cmd(
 @testbed_app.command("run")
 def run_cmd(
     testbed: Annotated[Path, typer.Option("--testbed", "-t", help="Testbed folder (srjudge testbed build).")],
-    judges: Annotated[
-        str,
-        typer.Option(
-            "--judges", "-j", help="Comma-separated judge specs; ';' between specs that contain commas."
-        ),
-    ] = "trust,tws,lr-psnr,readout:classifier",
+    judges: Annotated[str, JUDGES] = "trust,tws,lr-psnr,readout:classifier",
     backends: Annotated[
         str,
         typer.Option(
             "--backends", "-b", help="SR backends making the candidates (realesrgan is slow on CPU)."
         ),
     ] = "diffusion,bicubic",
-    samples: Annotated[int, typer.Option("--samples", "-n", help="Samples per stochastic backend.")] = 8,
+    samples: Annotated[int, SAMPLES] = 8,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Candidates fused per judge.")] = 3,
     fusion: Annotated[str, typer.Option("--fusion", help="none, mean, median or weighted.")] = "median",
     split: Annotated[str, typer.Option("--split", help="Testbed split to run on.")] = "test",
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items of the split.")] = None,
-    bootstrap: Annotated[
-        int, typer.Option("--bootstrap", help="Bootstrap resamples for the 95 % CIs.")
-    ] = 1000,
+    bootstrap: Annotated[int, BOOTSTRAP] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the samples and of the bootstrap.")] = 0,
     referee: Annotated[
         str, typer.Option("--referee", help="Reader deciding what an output shows.")
@@ -117,8 +105,9 @@ def run_cmd(
 ) -> None:
     """Candidates, referee readings, every judge's picks, measures with CIs, plots and index.html."""
     from srjudge.spec import iter_specs
-    from srjudge.testbed.experiment import ExperimentConfig, run_experiment
+    from srjudge.testbed.experiment import run_experiment
     from srjudge.testbed.report import terminal_table, write_outputs
+    from srjudge.testbed.results import ExperimentConfig
 
     config = ExperimentConfig(
         judges=tuple(iter_specs(judges, option="--judges")),
@@ -134,15 +123,12 @@ def run_cmd(
         threshold=threshold,
         steps=steps,
     )
-    with _progress() as progress:
-        task = progress.add_task("testbed", total=None)
+    with _progress_task("testbed") as update:
         result = run_experiment(
             testbed,
             config,
             out_dir,
-            progress=lambda stage, done, total: progress.update(
-                task, description=stage, completed=done, total=total
-            ),
+            progress=lambda stage, done, total: update(done, total, stage),
         )
     paths = write_outputs(result, out_dir)
     out.print(terminal_table(result))

@@ -8,15 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from srjudge.cli.common import app, err, out
+from srjudge.cli.common import _load_config, _write_config, app, err, out
+from srjudge.cli.options import CONFIG, DEVICE
 
 
 @app.command("tune")
 def tune_cmd(
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="YAML config (see --write-config); flags override it."),
-    ] = None,
+    config: Annotated[Path | None, CONFIG] = None,
     write_config: Annotated[
         Path | None,
         typer.Option(
@@ -55,7 +53,7 @@ def tune_cmd(
     max_side: Annotated[
         int | None, typer.Option("--max-side", help="Longest image side, as the judge will send it.")
     ] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
+    device: Annotated[str | None, DEVICE] = None,
     dtype: Annotated[str | None, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = None,
     gradient_checkpointing: Annotated[
         bool | None,
@@ -84,10 +82,10 @@ def tune_cmd(
 
     The output folder loads as `vlm:hf,model=OUT,protocol=perceive-infer`.
     """
-    from srjudge.train.common import LoraSettings, load_config_yaml, save_config_yaml
+    from srjudge.train.common import LoraSettings
     from srjudge.train.tune import TuneConfig, run_tune
 
-    cfg = load_config_yaml(TuneConfig, config) if config is not None else TuneConfig()
+    cfg = _load_config(TuneConfig, config)
     flags: dict[str, Any] = {
         "stage": stage,
         "base_model": base,
@@ -119,8 +117,7 @@ def tune_cmd(
         changes["lora"] = dataclasses.replace(base_lora, r=lora_r, alpha=2 * lora_r)
     cfg = dataclasses.replace(cfg, **changes)
     if write_config is not None:
-        save_config_yaml(cfg, write_config)
-        err.print(f"wrote {write_config}")
+        _write_config(cfg, write_config)
         return
     result = run_tune(cfg, log=err.print)
     out.print(

@@ -15,6 +15,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from srjudge.degrade.kernels import make_kernel
 from srjudge.images.resize import imresize
@@ -44,9 +45,10 @@ class EncoderMismatchWarning(UserWarning):
     """A record is replayed with another JPEG encoder than made it; bytes may differ slightly."""
 
 
-def quantise(image: np.ndarray) -> np.ndarray:
+def quantise(image: np.ndarray) -> npt.NDArray[np.uint8]:
     """Float image to 8-bit with rounding and clipping, as a saved PNG would hold it."""
-    return np.round(np.clip(image, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+    out: npt.NDArray[np.uint8] = np.round(np.clip(image, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+    return out
 
 
 def blur(image: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
@@ -88,7 +90,8 @@ def add_noise(image: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
         noise = ((counts / 255.0 - clean) * float(params["scale"])).astype(np.float32)
     else:
         raise ValueError(f"unknown noise type {params['type']!r}")
-    return np.clip(image + noise, 0.0, 1.0).astype(np.float32, copy=False)
+    noisy: npt.NDArray[np.float32] = np.clip(image + noise, 0.0, 1.0).astype(np.float32, copy=False)
+    return noisy
 
 
 def jpeg(image: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:

@@ -251,7 +251,6 @@ PIPELINES: Registry[Pipeline] = Registry("degradation pipeline")
 """The registered pipelines: ``realesrgan``, ``face``, ``bicubic``."""
 
 PIPELINES.add(
-    "realesrgan",
     Pipeline(
         "realesrgan",
         "Real-ESRGAN second-order degradation: blur, resize, noise, JPEG twice; then resize + sinc, JPEG.",
@@ -274,7 +273,6 @@ PIPELINES.add(
     aliases=("real-esrgan", "real_esrgan"),
 )
 PIPELINES.add(
-    "face",
     Pipeline(
         "face",
         "Milder one-stage face degradation: anisotropic blur, random resize, noise, second blur, JPEG.",
@@ -290,7 +288,6 @@ PIPELINES.add(
     ),
 )
 PIPELINES.add(
-    "bicubic",
     Pipeline(
         "bicubic",
         "MATLAB-style antialiased bicubic downsampling; deterministic.",

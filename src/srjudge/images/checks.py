@@ -137,7 +137,8 @@ def _checked_float(image: np.ndarray, what: str) -> np.ndarray:
     if lo >= 0.0 and hi <= 1.0:
         return image
     if lo >= -FLOAT_TOLERANCE and hi <= 1.0 + FLOAT_TOLERANCE:
-        return np.clip(image, 0.0, 1.0)
+        clipped: np.ndarray = np.clip(image, 0.0, 1.0)
+        return clipped
     problems = []
     if hi > 1.0 + FLOAT_TOLERANCE:
         problems.append(f"got max {round(hi, 4)}{_high_hint(hi)}")
@@ -212,7 +213,7 @@ def lr_scale(sr: np.ndarray, lr: np.ndarray) -> int:
     (h, w), (lh, lw) = sr.shape[:2], lr.shape[:2]
     if lh == 0 or lw == 0 or h % lh or w % lw or h // lh != w // lw:
         return 0
-    return h // lh
+    return int(h // lh)
 
 
 def check_lr_scale(sr: np.ndarray, lr: np.ndarray, name_sr: str, name_lr: str) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from srjudge import atomic
@@ -155,9 +156,10 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     return np.ascontiguousarray(image, dtype=np.float32)
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
+def to_uint8(image: np.ndarray) -> npt.NDArray[np.uint8]:
     """Canonical float image to 8-bit with rounding (values outside [0, 1] are clipped)."""
-    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    out: npt.NDArray[np.uint8] = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return out
 
 
 def quantize_8bit(image: np.ndarray) -> np.ndarray:

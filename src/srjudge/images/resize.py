@@ -10,10 +10,11 @@ import math
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 from scipy import sparse
 
 
-def _cubic(x: np.ndarray) -> np.ndarray:
+def _cubic(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Keys cubic convolution kernel with a = -0.5, as MATLAB uses."""
     ax = np.abs(x)
     ax2, ax3 = ax**2, ax**3
@@ -51,26 +52,26 @@ def imresize(
     *,
     output_shape: tuple[int, int] | None = None,
     antialias: bool = True,
-) -> np.ndarray:
+) -> npt.NDArray[np.float64]:
     """Resize a 2-D or H x W x C array like MATLAB ``imresize(im, scale, 'bicubic')``.
 
     Give either ``scale`` (output size = ceil(input size x scale)) or ``output_shape`` (H, W).
     Returns float64 without clipping or rounding, as MATLAB does for double input.
     """
-    if (scale is None) == (output_shape is None):
-        raise ValueError("give exactly one of scale or output_shape")
-    h, w = image.shape[:2]
-    if output_shape is None:
-        assert scale is not None
+    if scale is not None and output_shape is None:
+        h, w = image.shape[:2]
         if scale <= 0:
             raise ValueError(f"scale must be positive, got {scale}")
         out_h, out_w = math.ceil(h * scale), math.ceil(w * scale)
         scale_h = scale_w = float(scale)
-    else:
+    elif output_shape is not None and scale is None:
+        h, w = image.shape[:2]
         out_h, out_w = output_shape
         if out_h <= 0 or out_w <= 0:
             raise ValueError(f"output_shape must be positive, got {output_shape}")
         scale_h, scale_w = out_h / h, out_w / w
+    else:
+        raise ValueError("give exactly one of scale or output_shape")
     data = image.astype(np.float64, copy=False)
     # MATLAB resizes the dimension with the smaller scale first.
     order = (0, 1) if scale_h <= scale_w else (1, 0)

@@ -244,6 +244,22 @@ def _checks_images(method: _Method) -> _Method:
 _ENTRY_POINTS = ("score", "score_many", "rank", "compare")
 
 
+def declared_inputs(spec: str) -> tuple[bool, bool]:
+    """(needs LR, needs HR) as the registry declares them for the judge or metric named by ``spec``;
+    (False, False) for a name registered as neither."""
+    from srjudge.judges.registry import JUDGES
+    from srjudge.metrics import METRICS
+
+    name = spec.split(":", 1)[0].strip().lower()
+    if name in JUDGES:
+        entry = JUDGES.get(name)
+        return entry.needs_lr, entry.needs_hr
+    if name in METRICS:
+        info = METRICS.get(name).info
+        return info.needs_lr, info.needs_hr
+    return False, False
+
+
 class Judge(ABC):
     """Base class: subclasses implement :meth:`score`; candidate-aware judges override :meth:`score_many`.
 
@@ -264,6 +280,24 @@ class Judge(ABC):
 
     def provenance(self) -> Provenance:
         return Provenance.of(self.spec, {"spec": self.spec, **self.config})
+
+    @property
+    def needs_lr(self) -> bool:
+        """True when the judge scores against the LR input, so ``lr=`` must be given (LR-consistency
+        metrics, ``trust``, ``readout``, ``reward``). By default what the judge's registration declares:
+        its :func:`~srjudge.judges.registry.register_judge` flags, or its metric's ``MetricInfo``."""
+        return declared_inputs(self.spec)[0]
+
+    @property
+    def needs_hr(self) -> bool:
+        """True when the judge compares with an HR reference, so ``hr=`` must be given (full-reference
+        metrics such as ``psnr`` or ``lpips``); declared like :attr:`needs_lr`."""
+        return declared_inputs(self.spec)[1]
+
+    def summary(self) -> dict[str, Any]:
+        """What the judge has cost so far (model calls, cache hits, tokens...); empty for judges that
+        call no model."""
+        return {}
 
     @abstractmethod
     def score(

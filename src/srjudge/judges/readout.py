@@ -262,7 +262,9 @@ def readout_from_spec(spec: Spec) -> ReadoutJudge:
 @register_judge(
     "readout",
     "Read-out (diffusion-SR selection paper): a reader (classifier, ocr, vlm) reads each candidate; "
-    "score = agreement with the candidates' consensus reading and with the LR input's reading.",
+    "score = agreement with the candidates' consensus reading and with the LR input's reading; "
+    "other options go to the reader.",
+    options={"w_consensus": (float, DEFAULT_W_CONSENSUS), "w_lr": (float, DEFAULT_W_LR)},
     needs_lr=True,
 )
 def _make_readout(spec: Spec) -> Judge:

@@ -29,7 +29,7 @@ class RewardJudge(Judge):
     """Scores candidates of one LR input with a trained reward model, in batches."""
 
     def __init__(self, path: str, *, device: str = "auto", dtype: str = "auto", batch_size: int = 8) -> None:
-        from srjudge.train.reward_model import LRConditionedRewardModel, check_model_folder, model_digest
+        from srjudge.models.reward_net import LRConditionedRewardModel, check_model_folder, model_digest
 
         if batch_size < 1:
             raise SpecError(f"reward: batch_size must be >= 1, got {batch_size}")
@@ -95,13 +95,17 @@ class RewardJudge(Judge):
         return verdicts
 
 
+_OPTIONS = {"device": (str, "auto"), "dtype": (str, "auto"), "batch_size": (int, 8)}
+
+
 @register_judge(
     "reward",
     "LR-conditioned reward model trained with `srjudge reward train` (RefReward-SR style); reward:PATH.",
+    options=_OPTIONS,
     needs_lr=True,
 )
 def _make_reward(spec: Spec) -> Judge:
-    options = coerce_options(spec, {"device": str, "dtype": str, "batch_size": int}, kind="judge")
+    options = coerce_options(spec, _OPTIONS, kind="judge")
     if not spec.arg:
         raise SpecError(
             "reward needs the trained model's folder: reward:PATH (e.g. reward:runs/rm,device=cpu), "

@@ -76,6 +76,17 @@ DEFAULT_W_READOUT = 0.25
 DEFAULT_LR_FLOOR = 20.0
 VETO_FACTOR = 0.5
 DETAIL_CLIP = 6.0
+OPTIONS = {
+    "w_grid": (float, DEFAULT_WEIGHTS["grid"]),
+    "w_blocks": (float, DEFAULT_WEIGHTS["blocks"]),
+    "w_noise": (float, DEFAULT_WEIGHTS["noise"]),
+    "w_consistency": (float, DEFAULT_WEIGHTS["consistency"]),
+    "lr_floor": (float, DEFAULT_LR_FLOOR),
+    "consensus": (bool, True),
+    "readout": (str, None),
+    "w_readout": (float, DEFAULT_W_READOUT),
+}
+"""The options of ``trust:...`` (name -> (type, default))."""
 GRID_CLIP = 10.0
 JPEG_BLOCK = 8
 RETIRED_OPTIONS = {
@@ -173,14 +184,18 @@ def _structure_map(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> np.ndarr
     taps /= taps.sum()
 
     def blur(z: np.ndarray) -> np.ndarray:
-        return correlate1d(correlate1d(z, taps, axis=0, mode="reflect"), taps, axis=1, mode="reflect")
+        out: np.ndarray = correlate1d(
+            correlate1d(z, taps, axis=0, mode="reflect"), taps, axis=1, mode="reflect"
+        )
+        return out
 
     mu_a, mu_b = blur(a), blur(b)
     va = np.maximum(blur(a * a) - mu_a**2, 0.0)
     vb = np.maximum(blur(b * b) - mu_b**2, 0.0)
     cov = blur(a * b) - mu_a * mu_b
     c3 = (0.03**2) / 2
-    return (cov + c3) / (np.sqrt(va * vb) + c3)
+    structure: np.ndarray = (cov + c3) / (np.sqrt(va * vb) + c3)
+    return structure
 
 
 def consensus_distances(grays: Sequence[np.ndarray], lr_shape: tuple[int, int]) -> list[float]:
@@ -391,6 +406,7 @@ def _rationale(
     "trust",
     "Offline default: natural detail beyond bicubic, grid/JPEG/noise artifacts, LR-contradiction gate, "
     "consensus veto.",
+    options=OPTIONS,
     needs_lr=True,
 )
 def _make_trust(spec: Spec) -> Judge:
@@ -401,16 +417,6 @@ def _make_trust(spec: Spec) -> Judge:
             + "; ".join(f"{k} ({RETIRED_OPTIONS[k]})" for k in retired)
             + ". See the trust migration note in the README."
         )
-    schema = {
-        "w_grid": float,
-        "w_blocks": float,
-        "w_noise": float,
-        "w_consistency": float,
-        "lr_floor": float,
-        "consensus": bool,
-        "readout": str,
-        "w_readout": float,
-    }
     if spec.arg is not None:
         raise SpecError(f"trust takes key=value options only; got {spec.arg!r}.")
-    return TrustJudge(**coerce_options(spec, schema, kind="judge"))
+    return TrustJudge(**coerce_options(spec, OPTIONS, kind="judge"))

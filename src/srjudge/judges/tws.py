@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -33,10 +33,20 @@ from srjudge.judges.registry import register_judge
 from srjudge.metrics.fullref import edge_ssim_value
 from srjudge.metrics.lrref import downsample_to_lr
 from srjudge.metrics.noref import upsample_lr, wavelet_artifact_value
-from srjudge.spec import Spec, coerce_options
+from srjudge.spec import Choice, Spec, coerce_options
 
 DEFAULT_WEIGHTS = {"semantic": 0.4, "structure": 0.3, "artifact": 0.3}
-LR_MODES = ("lr-scale", "upsampled")
+LrMode = Literal["lr-scale", "upsampled"]
+"""Without the HR: compare at LR scale (candidate downsampled) or with the bicubic-upsampled LR."""
+LR_MODES: tuple[LrMode, ...] = get_args(LrMode)
+OPTIONS = {
+    "clip": (str, None),
+    "w_semantic": (float, DEFAULT_WEIGHTS["semantic"]),
+    "w_structure": (float, DEFAULT_WEIGHTS["structure"]),
+    "w_artifact": (float, DEFAULT_WEIGHTS["artifact"]),
+    "lr_mode": (Choice(*LR_MODES), "lr-scale"),
+}
+"""The options of ``tws:...`` (name -> (type, default)); ``clip`` is a local CLIP folder."""
 MIN_LR_SIDE = 16
 """Smallest LR side compared at LR scale (SSIM windows); below it, the paper's reference, said so."""
 
@@ -49,7 +59,7 @@ class TWSJudge(CandidateSetJudge):
         w_semantic: float = DEFAULT_WEIGHTS["semantic"],
         w_structure: float = DEFAULT_WEIGHTS["structure"],
         w_artifact: float = DEFAULT_WEIGHTS["artifact"],
-        lr_mode: str = "lr-scale",
+        lr_mode: LrMode = "lr-scale",
     ) -> None:
         if lr_mode not in LR_MODES:
             raise SpecError(f"tws: lr_mode={lr_mode!r} is not one of {', '.join(LR_MODES)}.")
@@ -83,11 +93,11 @@ class TWSJudge(CandidateSetJudge):
             "The tws judge needs a reference: give the HR image (--hr) or the LR input (--lr)."
         )
 
-    def _semantic(self, images: Sequence[np.ndarray], reference: np.ndarray) -> list[float]:
+    def _semantic(self, images: Sequence[np.ndarray], reference: np.ndarray, clip: str) -> list[float]:
+        """CLIP cosine similarity of each image to the reference, with the CLIP weights in ``clip``."""
         from srjudge.models.clip import clip_image_embeddings
 
-        assert self.clip is not None
-        embeddings = clip_image_embeddings([reference, *images], self.clip)
+        embeddings = clip_image_embeddings([reference, *images], clip)
         ref = embeddings[0]
         return [float(np.clip(np.dot(ref, e), 0.0, 1.0)) for e in embeddings[1:]]
 
@@ -99,7 +109,11 @@ class TWSJudge(CandidateSetJudge):
         reference, ref_name = self._reference(images[0], lr, hr)
         for image in images[1:]:
             self._reference(image, lr, hr)
-        semantic = self._semantic(images, reference) if self.clip and self.weights["semantic"] > 0 else None
+        semantic = (
+            self._semantic(images, reference, self.clip)
+            if self.clip and self.weights["semantic"] > 0
+            else None
+        )
         lr_scale_ref = lr if hr is None and self.lr_mode == "lr-scale" else None
         if lr_scale_ref is not None and min(lr_scale_ref.shape[:2]) < MIN_LR_SIDE:
             lr_scale_ref = None  # too small for SSIM windows at LR scale: the paper's reference, said so
@@ -143,10 +157,10 @@ class TWSJudge(CandidateSetJudge):
     "tws",
     "Trustworthiness Score (diffusion-SR selection paper): CLIP semantics (with weights), edge-SSIM, "
     "wavelet artifacts.",
+    options=OPTIONS,
 )
 def _make_tws(spec: Spec) -> Judge:
-    schema = {"clip": str, "w_semantic": float, "w_structure": float, "w_artifact": float, "lr_mode": str}
-    options = coerce_options(spec, schema, kind="judge")
+    options = coerce_options(spec, OPTIONS, kind="judge")
     if spec.arg is not None:
         raise SpecError(f"tws takes key=value options only (e.g. tws:clip=/path); got {spec.arg!r}.")
     return TWSJudge(**options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -10,10 +11,12 @@ from srjudge.errors import SpecError
 from srjudge.images.checks import crop_border as crop
 from srjudge.images.color import rgb_to_gray_uint8, rgb_to_y
 
-CHANNELS = ("rgb", "y", "gray")
+Channel = Literal["rgb", "y", "gray"]
+"""The planes a metric compares: RGB (three planes), BT.601 luma or MATLAB gray."""
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 
 
-def planes(image: np.ndarray, channel: str, *, crop_border: int = 0) -> tuple[list[np.ndarray], float]:
+def planes(image: np.ndarray, channel: Channel, *, crop_border: int = 0) -> tuple[list[np.ndarray], float]:
     """The 2-D planes to compare and their data range.
 
     ``gray`` is MATLAB ``rgb2gray`` of the 8-bit image (0..255), what the original SSIM/MS-SSIM
@@ -34,7 +37,7 @@ def compare_planes(
     a: np.ndarray,
     b: np.ndarray,
     compare: Callable[[np.ndarray, np.ndarray, float], float],
-    channel: str,
+    channel: Channel,
     *,
     crop_border: int = 0,
     joint: bool = False,

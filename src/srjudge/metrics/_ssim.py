@@ -7,6 +7,7 @@ against scikit-image and the official values of the original MATLAB scripts.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from scipy.ndimage import correlate1d
 
 from srjudge.errors import SrjudgeError
@@ -15,10 +16,10 @@ WINDOW = 11
 SIGMA = 1.5
 
 
-def _gaussian_taps(size: int = WINDOW, sigma: float = SIGMA) -> np.ndarray:
+def _gaussian_taps(size: int = WINDOW, sigma: float = SIGMA) -> npt.NDArray[np.float64]:
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    taps = np.exp(-(x**2) / (2.0 * sigma**2))
-    return taps / taps.sum()
+    taps: npt.NDArray[np.float64] = np.exp(-(x**2) / (2.0 * sigma**2))
+    return taps / float(taps.sum())
 
 
 _TAPS = _gaussian_taps()
@@ -28,7 +29,8 @@ def _filter_valid(x: np.ndarray) -> np.ndarray:
     """Separable Gaussian filter keeping only fully covered pixels (MATLAB filter2 'valid')."""
     r = WINDOW // 2
     y = correlate1d(x, _TAPS, axis=0, mode="constant")[r:-r]
-    return correlate1d(y, _TAPS, axis=1, mode="constant")[:, r:-r]
+    out: np.ndarray = correlate1d(y, _TAPS, axis=1, mode="constant")[:, r:-r]
+    return out
 
 
 def ssim_and_cs(a: np.ndarray, b: np.ndarray, data_range: float) -> tuple[float, float]:
@@ -60,7 +62,8 @@ def _halve(x: np.ndarray) -> np.ndarray:
     """2x2 box average then keep every second pixel, as the original msssim.m does."""
     if x.shape[0] % 2 or x.shape[1] % 2:
         x = np.pad(x, ((0, x.shape[0] % 2), (0, x.shape[1] % 2)), mode="symmetric")
-    return (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]) / 4.0
+    out: np.ndarray = (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]) / 4.0
+    return out
 
 
 def ms_ssim_2d(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
@@ -83,4 +86,4 @@ def ms_ssim_2d(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
     result = float(
         np.prod([max(cs, 0.0) ** w for cs, w in zip(cs_values[:-1], MS_WEIGHTS[:-1], strict=True)])
     )
-    return result * max(ssim_last, 0.0) ** MS_WEIGHTS[-1]
+    return result * float(max(ssim_last, 0.0) ** MS_WEIGHTS[-1])

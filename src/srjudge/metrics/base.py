@@ -18,7 +18,7 @@ from srjudge.images.checks import (
     checked_inputs,
     inputs_checked,
 )
-from srjudge.registry import Registry
+from srjudge.registry import Entry, OptionSchema, Registry
 from srjudge.spec import Spec, coerce_options, parse_spec
 
 Image = np.ndarray
@@ -89,19 +89,14 @@ class MetricInfo:
         }
 
 
-OptionSchema = Mapping[str, tuple[Any, Any]]
-"""Option name -> (type or :class:`~srjudge.spec.Choice`, default)."""
-"""Option name -> (type, default)."""
+@dataclass(frozen=True, kw_only=True)
+class MetricEntry(Entry):
+    """A registered metric: its factory ``f(**options) -> (sr, hr, lr) -> float`` and its metadata."""
 
-
-@dataclass(frozen=True)
-class MetricEntry:
     info: MetricInfo
-    factory: Callable[..., MetricFn]
-    options: OptionSchema = field(default_factory=dict)
 
 
-METRICS: Registry[MetricEntry] = Registry("metric")
+METRICS: Registry[MetricEntry] = Registry("metric", packages=("srjudge.metrics",), entry_type=MetricEntry)
 
 
 def register_metric(
@@ -116,7 +111,8 @@ def register_metric(
 
             return bound
 
-        METRICS.add(info.name, MetricEntry(info, factory, dict(options or {})), aliases=aliases)
+        factory.__module__, factory.__qualname__ = fn.__module__, fn.__qualname__
+        register_metric_factory(info, options=options, aliases=aliases)(factory)
         return fn
 
     return decorate
@@ -127,11 +123,21 @@ def register_metric_factory(
 ) -> Callable[[Callable[..., MetricFn]], Callable[..., MetricFn]]:
     """Register a factory ``f(**options) -> (sr, hr, lr) -> float`` for metrics that load models once."""
 
-    def decorate(factory: Callable[..., MetricFn]) -> Callable[..., MetricFn]:
-        METRICS.add(info.name, MetricEntry(info, factory, dict(options or {})), aliases=aliases)
-        return factory
+    return METRICS.register(info.name, info.description, options=options, aliases=aliases, info=info)
 
-    return decorate
+
+def require_hr(hr: Image | None, metric: str) -> Image:
+    """``hr``, or the error that says the metric compares with a high-resolution reference."""
+    if hr is None:
+        raise SrjudgeError(f"Metric {metric!r} compares with a high-resolution reference: give one (--hr).")
+    return hr
+
+
+def require_lr(lr: Image | None, metric: str) -> Image:
+    """``lr``, or the error that says the metric compares with the LR input."""
+    if lr is None:
+        raise SrjudgeError(f"Metric {metric!r} compares with the LR input: give one (--lr).")
+    return lr
 
 
 @dataclass(frozen=True)
@@ -159,15 +165,9 @@ class Metric:
 
     def _call(self, sr: Image, hr: Image | None, lr: Image | None) -> float:
         if self.info.needs_hr:
-            if hr is None:
-                raise SrjudgeError(
-                    f"Metric {self.info.name!r} compares with a high-resolution reference: give one (--hr)."
-                )
-            check_same_size(sr, hr, "SR image", "HR reference")
+            check_same_size(sr, require_hr(hr, self.info.name), "SR image", "HR reference")
         if self.info.needs_lr:
-            if lr is None:
-                raise SrjudgeError(f"Metric {self.info.name!r} compares with the LR input: give one (--lr).")
-            check_lr_scale(sr, lr, "SR image", "LR input")
+            check_lr_scale(sr, require_lr(lr, self.info.name), "SR image", "LR input")
         return self._fn(sr, hr, lr)
 
     def score(self, value: float) -> float:
@@ -184,8 +184,7 @@ def create_metric(spec: str | Spec) -> Metric:
             f"Metric spec {str(parsed)!r} has a bare argument {parsed.arg!r}: "
             "metrics take key=value options only."
         )
-    schema = {k: t for k, (t, _) in entry.options.items()}
-    given = coerce_options(parsed, schema, kind="metric")
+    given = coerce_options(parsed, entry.option_types(), kind="metric")
     options = {k: given.get(k, default) for k, (_, default) in entry.options.items()}
     fn = entry.factory(**options)
     canonical = Spec(entry.info.name, None, {k: str(v) for k, v in given.items()})
@@ -193,4 +192,4 @@ def create_metric(spec: str | Spec) -> Metric:
 
 
 def list_metrics() -> list[MetricInfo]:
-    return [METRICS.get(name).info for name in METRICS.names()]
+    return [entry.info for entry in METRICS.entries()]

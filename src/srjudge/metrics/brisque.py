@@ -106,7 +106,10 @@ class BrisqueModel:
 
     def scale(self, features: np.ndarray) -> np.ndarray:
         """Map raw features to [-1, 1] with the training minima/maxima (svm-scale, no clipping)."""
-        return -1.0 + 2.0 * (features - self.feature_min) / (self.feature_max - self.feature_min)
+        scaled: np.ndarray = -1.0 + 2.0 * (features - self.feature_min) / (
+            self.feature_max - self.feature_min
+        )
+        return scaled
 
     def predict(self, features: np.ndarray) -> float:
         """SVR output for one raw 36-feature vector."""

@@ -17,10 +17,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from srjudge.errors import MissingWeightsError, SpecError, SrjudgeError
-from srjudge.metrics.base import Image, MetricFn, MetricInfo, ScoreMap, register_metric_factory
+from srjudge.errors import MissingWeightsError, SpecError
+from srjudge.metrics.base import Image, MetricFn, MetricInfo, ScoreMap, register_metric_factory, require_hr
 from srjudge.models import bundled
 from srjudge.models._deps import require_torch
+from srjudge.models.bundled import Net as LpipsNet
 from srjudge.models.files import (
     BUNDLED_INSTALL,
     DISTS_WEIGHTS_FILE,
@@ -32,7 +33,7 @@ from srjudge.models.files import (
 )
 from srjudge.spec import Choice
 
-LPIPS_NETS = ("alex", "vgg")
+LPIPS_NETS: tuple[LpipsNet, ...] = bundled.NETS
 
 # The converted files each metric reads when no local file is given (see srjudge.models.bundled).
 _LPIPS_FILES: dict[str, tuple[str, str]] = {
@@ -57,10 +58,14 @@ def _missing(metric: str, example: str, items: list[tuple[str, str, str]]) -> Mi
     return MissingWeightsError("\n".join(lines))
 
 
-def _require_hr(hr: Image | None, metric: str) -> Image:
-    if hr is None:
-        raise SrjudgeError(f"Metric {metric!r} compares with a high-resolution reference: give one (--hr).")
-    return hr
+def _lpips_net(net: str) -> LpipsNet:
+    """``net`` as one of :data:`LPIPS_NETS` (case and spaces ignored), else a :class:`SpecError`."""
+    name = net.strip().lower()
+    for known in LPIPS_NETS:
+        if name == known:
+            return known
+    allowed = ", ".join(LPIPS_NETS)
+    raise SpecError(f"Option net={name!r} for metric 'lpips' is not valid: use one of {allowed}.")
 
 
 @register_metric_factory(
@@ -83,16 +88,15 @@ def _require_hr(hr: Image | None, metric: str) -> Image:
         "device": (str, "cpu"),
     },
 )
-def lpips_factory(net: str = "alex", backbone: str = "", heads: str = "", device: str = "cpu") -> MetricFn:
+def lpips_factory(
+    net: LpipsNet = "alex", backbone: str = "", heads: str = "", device: str = "cpu"
+) -> MetricFn:
     """Load LPIPS once and return ``(sr, hr, lr) -> distance`` (0 for identical images).
 
     Each part (backbone, heads) comes from its option, else its environment variable, else the bundled
     weights; a part with none of these raises :class:`MissingWeightsError` listing what to give.
     """
-    net = net.strip().lower()
-    if net not in LPIPS_NETS:
-        allowed = ", ".join(LPIPS_NETS)
-        raise SpecError(f"Option net={net!r} for metric 'lpips' is not valid: use one of {allowed}.")
+    net = _lpips_net(net)
     require_torch("The lpips metric")
     backbone_path = _resolve(backbone, "backbone", "SRJUDGE_LPIPS_BACKBONE")
     heads_path = _resolve(heads, "heads", "SRJUDGE_LPIPS_HEADS")
@@ -116,10 +120,10 @@ def lpips_factory(net: str = "alex", backbone: str = "", heads: str = "", device
 
     from srjudge.models.lpips import load_lpips
 
-    model = load_lpips("alex" if net == "alex" else "vgg", backbone_path, heads_path, device=device)
+    model = load_lpips(net, backbone_path, heads_path, device=device)
 
     def lpips_metric(sr: Image, hr: Image | None, lr: Image | None) -> float:
-        return model.compare(sr, _require_hr(hr, "lpips"), names=("SR image", "HR reference"))
+        return model.compare(sr, require_hr(hr, "lpips"), names=("SR image", "HR reference"))
 
     return lpips_metric
 
@@ -172,6 +176,6 @@ def dists_factory(backbone: str = "", weights: str = "", device: str = "cpu") ->
     model = load_dists(backbone_path, weights_path, device=device)
 
     def dists_metric(sr: Image, hr: Image | None, lr: Image | None) -> float:
-        return model.compare(sr, _require_hr(hr, "dists"), names=("SR image", "HR reference"))
+        return model.compare(sr, require_hr(hr, "dists"), names=("SR image", "HR reference"))
 
     return dists_metric

@@ -9,16 +9,20 @@ luma that SR papers report, and ``crop_border`` shaves the border as SR papers d
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 from skimage.filters import sobel
 
 from srjudge.images.checks import crop_border as crop
 from srjudge.images.color import rgb_to_gray
-from srjudge.metrics._planes import CHANNELS, compare_planes
+from srjudge.metrics._planes import CHANNELS, Channel, compare_planes
 from srjudge.metrics._ssim import ms_ssim_2d, ssim_2d
-from srjudge.metrics.base import MetricInfo, ScoreMap, register_metric
+from srjudge.metrics.base import MetricInfo, ScoreMap, register_metric, require_hr
 from srjudge.spec import Choice
+
+_sobel: Callable[[npt.NDArray[np.float64]], np.ndarray] = sobel  # skimage.filters.sobel is not annotated
 
 
 def psnr_value(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
@@ -44,10 +48,10 @@ def psnr(
     *,
     hr: np.ndarray | None,
     lr: np.ndarray | None = None,
-    channel: str = "rgb",
+    channel: Channel = "rgb",
     crop_border: int = 0,
 ) -> float:
-    assert hr is not None
+    hr = require_hr(hr, "psnr")
     return compare_planes(sr, hr, psnr_value, channel, crop_border=crop_border, joint=True)
 
 
@@ -67,10 +71,10 @@ def ssim(
     *,
     hr: np.ndarray | None,
     lr: np.ndarray | None = None,
-    channel: str = "gray",
+    channel: Channel = "gray",
     crop_border: int = 0,
 ) -> float:
-    assert hr is not None
+    hr = require_hr(hr, "ssim")
     return compare_planes(sr, hr, ssim_2d, channel, crop_border=crop_border)
 
 
@@ -91,16 +95,16 @@ def ms_ssim(
     *,
     hr: np.ndarray | None,
     lr: np.ndarray | None = None,
-    channel: str = "gray",
+    channel: Channel = "gray",
     crop_border: int = 0,
 ) -> float:
-    assert hr is not None
+    hr = require_hr(hr, "ms-ssim")
     return compare_planes(sr, hr, ms_ssim_2d, channel, crop_border=crop_border)
 
 
-def edge_map(image: np.ndarray) -> np.ndarray:
+def edge_map(image: np.ndarray) -> npt.NDArray[np.float64]:
     """Sobel gradient magnitude of the gray image, about [0, 1]."""
-    return np.asarray(sobel(rgb_to_gray(image)), dtype=np.float64)
+    return np.asarray(_sobel(rgb_to_gray(image)), dtype=np.float64)
 
 
 def edge_ssim_value(a: np.ndarray, b: np.ndarray) -> float:
@@ -123,5 +127,5 @@ def edge_ssim_value(a: np.ndarray, b: np.ndarray) -> float:
 def edge_ssim(
     sr: np.ndarray, *, hr: np.ndarray | None, lr: np.ndarray | None = None, crop_border: int = 0
 ) -> float:
-    assert hr is not None
+    hr = require_hr(hr, "edge-ssim")
     return edge_ssim_value(crop(sr, crop_border), crop(hr, crop_border))

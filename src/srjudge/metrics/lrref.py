@@ -8,8 +8,11 @@ bicubic LR sets) and compare at LR scale.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Literal, get_args
 
 import numpy as np
+import numpy.typing as npt
 from scipy.ndimage import gaussian_filter
 from skimage.color import deltaE_ciede2000
 
@@ -17,16 +20,21 @@ from srjudge.errors import SpecError
 from srjudge.images.checks import lr_scale
 from srjudge.images.color import rgb_to_lab
 from srjudge.images.resize import imresize
-from srjudge.metrics._planes import CHANNELS, compare_planes
+from srjudge.metrics._planes import CHANNELS, Channel, compare_planes
 from srjudge.metrics._ssim import ssim_2d
-from srjudge.metrics.base import MetricInfo, ScoreMap, register_metric
+from srjudge.metrics.base import MetricInfo, ScoreMap, register_metric, require_lr
 from srjudge.metrics.fullref import psnr_value
 from srjudge.spec import Choice
 
-KERNELS = ("bicubic", "area")
+Kernel = Literal["bicubic", "area"]
+"""The degradation kernel assumed when downsampling an SR output to the LR size."""
+KERNELS: tuple[Kernel, ...] = get_args(Kernel)
+
+# skimage.color.deltaE_ciede2000 is not annotated.
+_delta_e: Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], np.ndarray] = deltaE_ciede2000
 
 
-def downsample_to_lr(sr: np.ndarray, lr: np.ndarray, kernel: str = "bicubic") -> np.ndarray:
+def downsample_to_lr(sr: np.ndarray, lr: np.ndarray, kernel: Kernel = "bicubic") -> npt.NDArray[np.float64]:
     """Downsample ``sr`` to the LR size with the assumed degradation kernel."""
     scale = lr_scale(sr, lr)
     if scale == 1:
@@ -35,7 +43,8 @@ def downsample_to_lr(sr: np.ndarray, lr: np.ndarray, kernel: str = "bicubic") ->
         return imresize(sr, output_shape=lr.shape[:2])
     if kernel == "area":
         h, w = lr.shape[:2]
-        return sr.astype(np.float64).reshape(h, scale, w, scale, 3).mean(axis=(1, 3))
+        mean: npt.NDArray[np.float64] = sr.astype(np.float64).reshape(h, scale, w, scale, 3).mean(axis=(1, 3))
+        return mean
     raise SpecError(f"kernel={kernel!r} is not one of {', '.join(KERNELS)}.")
 
 
@@ -57,10 +66,10 @@ def lr_psnr(
     *,
     hr: np.ndarray | None = None,
     lr: np.ndarray | None,
-    kernel: str = "bicubic",
-    channel: str = "rgb",
+    kernel: Kernel = "bicubic",
+    channel: Channel = "rgb",
 ) -> float:
-    assert lr is not None
+    lr = require_lr(lr, "lr-psnr")
     down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
     return compare_planes(down, lr, psnr_value, channel, joint=True)
 
@@ -82,10 +91,10 @@ def lr_ssim(
     *,
     hr: np.ndarray | None = None,
     lr: np.ndarray | None,
-    kernel: str = "bicubic",
-    channel: str = "gray",
+    kernel: Kernel = "bicubic",
+    channel: Channel = "gray",
 ) -> float:
-    assert lr is not None
+    lr = require_lr(lr, "lr-ssim")
     down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
     return compare_planes(down, lr, ssim_2d, channel)
 
@@ -101,7 +110,7 @@ def colour_shift_value(sr: np.ndarray, lr: np.ndarray, sigma: float = 1.0) -> fl
     blur_b = np.stack(
         [gaussian_filter(lr[..., c].astype(np.float64), sigma, mode="nearest") for c in range(3)], -1
     )
-    return float(np.mean(deltaE_ciede2000(rgb_to_lab(blur_a), rgb_to_lab(blur_b))))
+    return float(np.mean(_delta_e(rgb_to_lab(blur_a), rgb_to_lab(blur_b))))
 
 
 @register_metric(
@@ -120,5 +129,5 @@ def colour_shift_value(sr: np.ndarray, lr: np.ndarray, sigma: float = 1.0) -> fl
 def colour_shift(
     sr: np.ndarray, *, hr: np.ndarray | None = None, lr: np.ndarray | None, sigma: float = 1.0
 ) -> float:
-    assert lr is not None
+    lr = require_lr(lr, "colour-shift")
     return colour_shift_value(sr, lr, sigma)

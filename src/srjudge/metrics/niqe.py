@@ -44,6 +44,7 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
+import numpy.typing as npt
 from scipy.ndimage import correlate1d
 from scipy.special import gamma as _gamma_fn
 
@@ -92,11 +93,11 @@ NIQE_INFO = MetricInfo(
 )
 
 
-def gaussian_window_1d(size: int = 7, sigma: float = 7.0 / 6.0) -> np.ndarray:
+def gaussian_window_1d(size: int = 7, sigma: float = 7.0 / 6.0) -> npt.NDArray[np.float64]:
     """Normalised 1-D Gaussian; its outer product is MATLAB ``fspecial('gaussian', size, sigma)``."""
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
-    return g / g.sum()
+    g: npt.NDArray[np.float64] = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return g / float(g.sum())
 
 
 _WINDOW = gaussian_window_1d()
@@ -126,7 +127,7 @@ def mscn(
     return structdis, sigma
 
 
-def _grid_argmin(target: np.ndarray, grid: np.ndarray) -> np.ndarray:
+def _grid_argmin(target: np.ndarray, grid: np.ndarray) -> npt.NDArray[np.intp]:
     """Index of the grid point nearest ``target`` on an increasing grid, like MATLAB ``min((grid - t).^2)``.
 
     Ties go to the lower index (MATLAB returns the first minimum); a NaN target gives index 0, as
@@ -136,7 +137,8 @@ def _grid_argmin(target: np.ndarray, grid: np.ndarray) -> np.ndarray:
     hi = np.clip(np.searchsorted(grid, t, side="left"), 1, grid.size - 1)
     lo = hi - 1
     take_lo = (grid[lo] - t) ** 2 <= (grid[hi] - t) ** 2
-    return np.where(take_lo, lo, hi)
+    nearest: npt.NDArray[np.intp] = np.where(take_lo, lo, hi)
+    return nearest
 
 
 def aggd_fit(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import pywt
-from skimage.filters import sobel
 from skimage.restoration import estimate_sigma
 
 from srjudge.errors import SrjudgeError
@@ -20,6 +21,10 @@ from srjudge.images.checks import check_lr_scale, check_same_size
 from srjudge.images.color import rgb_to_gray
 from srjudge.images.resize import imresize
 from srjudge.metrics.base import MetricInfo, ScoreMap, register_metric
+from srjudge.metrics.fullref import edge_map
+
+# skimage.restoration.estimate_sigma is not annotated; on one gray plane it returns one float.
+_estimate_sigma: Callable[[npt.NDArray[np.float64]], float] = estimate_sigma
 
 WAVELET = "haar"
 WAVELET_LEVELS = 3
@@ -43,7 +48,7 @@ def wavelet_artifact_value(image: np.ndarray, reference: np.ndarray) -> float:
     return float(np.sum(np.maximum(excess, 0.0)))
 
 
-def upsample_lr(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def upsample_lr(lr: np.ndarray, size: tuple[int, int]) -> npt.NDArray[np.float64]:
     """Bicubic upsampling of the LR input to ``size`` (H, W): the reference when there is no HR."""
     return np.clip(imresize(lr, output_shape=size), 0.0, 1.0)
 
@@ -144,7 +149,7 @@ def natural_detail(sr: np.ndarray, *, hr: np.ndarray | None = None, lr: np.ndarr
 
 def sharpness_value(image: np.ndarray) -> float:
     """Mean of the top 10 % Sobel gradient magnitudes of the gray image (a Tenengrad-style measure)."""
-    grad = np.asarray(sobel(rgb_to_gray(image)), dtype=np.float64).ravel()
+    grad = edge_map(image).ravel()
     k = max(1, grad.size // 10)
     return float(np.mean(np.partition(grad, grad.size - k)[-k:]))
 
@@ -166,7 +171,7 @@ def noise_sigma_value(image: np.ndarray) -> float:
     """Gaussian noise standard deviation in 8-bit units (wavelet MAD estimate of Donoho and Johnstone)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # flat image: empty detail band
-        sigma = float(estimate_sigma(rgb_to_gray(image)))
+        sigma = float(_estimate_sigma(rgb_to_gray(image)))
     return 0.0 if math.isnan(sigma) else sigma * 255.0  # NaN on a perfectly flat image: no noise
 
 

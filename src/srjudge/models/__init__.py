@@ -1,4 +1,4 @@
-"""Deep models written for srjudge: AlexNet/VGG16 feature extractors, LPIPS, DISTS and CLIP embeddings.
+"""Deep models for srjudge: AlexNet/VGG16 features, LPIPS, DISTS, CLIP embeddings, the reward model.
 
 Importing this package does not import torch; its submodules do:
 
@@ -7,6 +7,10 @@ Importing this package does not import torch; its submodules do:
 - :mod:`srjudge.models.dists`: ``DISTS``, ``load_dists``
 - :mod:`srjudge.models.clip`: ``clip_image_embeddings``, ``load_clip``
 - :mod:`srjudge.models.checkpoints`: ``load_state_dict_file``, ``check_state_dict``
+- :mod:`srjudge.models.hf_folder`: ``resolve_model_path``, ``weights_revision``, ``load_processor``
+  (a local Hugging Face model folder)
+- :mod:`srjudge.models.hf_vlm`: ``load_vlm_for_training``, ``save_trained_vlm`` (a local VLM)
+- :mod:`srjudge.models.reward_net`: ``LRConditionedRewardModel`` (the ``reward`` judge's network)
 
 Weights are never downloaded: every loader takes local file paths.
 """

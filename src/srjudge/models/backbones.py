@@ -45,10 +45,34 @@ VGG16_TAP_CHANNELS = (64, 128, 256, 512, 512)
 
 # (out_channels, kernel, stride, padding) per conv; "M" is a 3x3/2 max-pool (AlexNet) or 2x2/2 (VGG).
 _ALEXNET_LAYOUT: tuple[tuple[int, int, int, int] | str, ...] = (
-    (64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1), "M",
+    (64, 11, 4, 2),
+    "M",
+    (192, 5, 1, 2),
+    "M",
+    (384, 3, 1, 1),
+    (256, 3, 1, 1),
+    (256, 3, 1, 1),
+    "M",
 )
 _VGG16_LAYOUT: tuple[int | str, ...] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M",
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
 )
 
 
@@ -93,7 +117,8 @@ class FeatureExtractor(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        out: torch.Tensor = self.features(x)
+        return out
 
     def expected_keys(self) -> dict[str, tuple[int, ...]]:
         """Parameter names and shapes a checkpoint must provide."""
@@ -108,10 +133,9 @@ class AlexNetFeatures(FeatureExtractor):
         layers: list[nn.Module] = []
         channels = 3
         for item in _ALEXNET_LAYOUT:
-            if item == "M":
+            if isinstance(item, str):  # "M"
                 layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
             else:
-                assert isinstance(item, tuple)
                 out, kernel, stride, padding = item
                 layers += [nn.Conv2d(channels, out, kernel, stride=stride, padding=padding), nn.ReLU()]
                 channels = out
@@ -129,10 +153,9 @@ class VGG16Features(FeatureExtractor):
         layers: list[nn.Module] = []
         channels = 3
         for item in _VGG16_LAYOUT:
-            if item == "M":
+            if isinstance(item, str):  # "M"
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2) if pool == "max" else L2Pool2d(channels))
             else:
-                assert isinstance(item, int)
                 layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU()]
                 channels = item
         self.features = nn.Sequential(*layers)

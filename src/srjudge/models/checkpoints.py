@@ -53,7 +53,7 @@ def load_state_dict_file(path: str | os.PathLike[str], *, what: str, hint: str =
         ) from None
     for _ in range(2):
         if isinstance(raw, Mapping) and len(raw) == 1:
-            (key, inner), = raw.items()
+            ((key, inner),) = raw.items()
             if key in _WRAPPER_KEYS and isinstance(inner, Mapping):
                 raw = inner
     if not isinstance(raw, Mapping) or not raw:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from srjudge.errors import ImageError, MissingWeightsError
 from srjudge.models._deps import require_transformers
@@ -50,6 +51,7 @@ class ClipImageEncoder:
         if not pixels:
             return np.zeros((0, self.dim), dtype=np.float32)
         import torch
+
         chunks: list[np.ndarray] = []
         with torch.inference_mode():
             for start in range(0, len(pixels), batch_size):
@@ -65,13 +67,14 @@ class ClipImageEncoder:
         return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
 
 
-def _to_uint8(image: np.ndarray, index: int) -> np.ndarray:
+def _to_uint8(image: np.ndarray, index: int) -> npt.NDArray[np.uint8]:
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 1 or array.shape[1] < 1:
         raise ImageError(f"Image {index} for CLIP must be an H x W x 3 RGB array; got shape {array.shape}.")
     if array.dtype == np.uint8:
         return array
-    return np.clip(np.rint(array.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+    out: npt.NDArray[np.uint8] = np.clip(np.rint(array.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+    return out
 
 
 def _first_line(exc: BaseException) -> str:

@@ -80,7 +80,8 @@ class DISTS(nn.Module):
             structure = (2 * cov + _C2) / (var_a + var_b + _C2)
             stage = (alpha * texture + beta * structure).sum(dim=(1, 2, 3))
             similarity = stage if similarity is None else similarity + stage
-        assert similarity is not None
+        if similarity is None:
+            raise SrjudgeError("DISTS was given no feature maps: features() returns one per stage.")
         return 1.0 - similarity
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

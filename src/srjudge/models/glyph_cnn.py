@@ -53,4 +53,5 @@ class GlyphCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x - 0.5))
+        logits: torch.Tensor = self.head(self.features(x - 0.5))
+        return logits

@@ -85,7 +85,8 @@ class LPIPS(nn.Module):
         for head, a, b in zip(self.heads, fx, fy, strict=True):
             layer = head((a - b) ** 2).mean(dim=(1, 2, 3))
             total = layer if total is None else total + layer
-        assert total is not None
+        if total is None:
+            raise SrjudgeError("LPIPS was given no feature maps: features() returns one per tapped layer.")
         return total
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -135,8 +136,8 @@ class LPIPS(nn.Module):
         )
         with torch.no_grad():
             for i, head in enumerate(self.heads):
-                assert isinstance(head, nn.Conv2d)
-                head.weight.copy_(heads[head_key(i)].to(head.weight))
+                weight = head.get_parameter("weight")  # each head is a bias-free 1x1 Conv2d
+                weight.copy_(heads[head_key(i)].to(weight))
 
 
 def load_lpips(

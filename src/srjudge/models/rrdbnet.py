@@ -52,7 +52,8 @@ class ResidualDenseBlock(nn.Module):
         features = [x]
         for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
             features.append(_act(conv(torch.cat(features, dim=1))))
-        return x + RESIDUAL_SCALE * self.conv5(torch.cat(features, dim=1))
+        residual: torch.Tensor = self.conv5(torch.cat(features, dim=1))
+        return x + RESIDUAL_SCALE * residual
 
 
 class RRDB(nn.Module):
@@ -65,7 +66,8 @@ class RRDB(nn.Module):
         self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + RESIDUAL_SCALE * self.rdb3(self.rdb2(self.rdb1(x)))
+        residual: torch.Tensor = self.rdb3(self.rdb2(self.rdb1(x)))
+        return x + RESIDUAL_SCALE * residual
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class RRDBConfig:
     @property
     def scale(self) -> int:
         """Output size over input size: ``2 ** num_upsample / unshuffle`` (an integer for valid configs)."""
-        return (2**self.num_upsample) // self.unshuffle
+        return int(2**self.num_upsample) // self.unshuffle
 
     def check(self) -> None:
         """Raise ``ValueError`` for configurations no ESRGAN-family network has."""
@@ -132,7 +134,8 @@ class RRDBNet(nn.Module):
         for k in range(1, self.config.num_upsample + 1):
             conv: Callable[[torch.Tensor], torch.Tensor] = getattr(self, f"conv_up{k}")
             feat = _act(conv(F.interpolate(feat, scale_factor=2, mode="nearest")))
-        return self.conv_last(_act(self.conv_hr(feat)))
+        out: torch.Tensor = self.conv_last(_act(self.conv_hr(feat)))
+        return out
 
 
 # --- checkpoint layouts --------------------------------------------------------------------------

@@ -16,14 +16,14 @@ from __future__ import annotations
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from srjudge.errors import ImageError
 from srjudge.provenance import Provenance
-from srjudge.registry import Registry
+from srjudge.registry import Entry, OptionSchema, Registry
 from srjudge.spec import Spec, parse_spec
 
 CLASSES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # the 36 glyph classes (the testbed imports them)
@@ -139,42 +139,26 @@ class Reader(ABC):
 ReaderFactory = Callable[[Spec], Reader]
 
 
-@dataclass(frozen=True)
-class ReaderEntry:
-    name: str
-    description: str
-    factory: ReaderFactory = field(repr=False)
+@dataclass(frozen=True, kw_only=True)
+class ReaderEntry(Entry):
+    """A registered reader: ``factory(spec) -> Reader``."""
 
 
-READERS: Registry[ReaderEntry] = Registry("reader")
-
-_MODULES = ("srjudge.readers.classifier", "srjudge.readers.ocr", "srjudge.readers.vlm")
+READERS: Registry[ReaderEntry] = Registry("reader", packages=("srjudge.readers",), entry_type=ReaderEntry)
 
 
-def register_reader(name: str, description: str) -> Callable[[ReaderFactory], ReaderFactory]:
-    """Register a factory ``f(spec) -> Reader`` under ``name``."""
-
-    def decorate(factory: ReaderFactory) -> ReaderFactory:
-        READERS.add(name, ReaderEntry(name, description, factory))
-        return factory
-
-    return decorate
-
-
-def _load_modules() -> None:
-    import importlib
-
-    for module in _MODULES:
-        importlib.import_module(module)
+def register_reader(
+    name: str, description: str, *, options: OptionSchema | None = None
+) -> Callable[[ReaderFactory], ReaderFactory]:
+    """Register a factory ``f(spec) -> Reader`` under ``name``, with its option schema."""
+    return READERS.register(name, description, options=options)
 
 
 def create_reader(spec: str | Spec) -> Reader:
     """Build a reader from its spec: ``classifier``, ``referee``, ``ocr``, ``vlm:hf,model=/path``."""
-    _load_modules()
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     return READERS.get(parsed.name).factory(parsed)
 
 
 def list_readers() -> list[ReaderEntry]:
-    _load_modules()
-    return [READERS.get(name) for name in READERS.names()]
+    return READERS.entries()

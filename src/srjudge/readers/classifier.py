@@ -162,11 +162,12 @@ class GlyphClassifierReader(Reader):
         return [reading_from_probs(p) for p in self.probabilities(images)]
 
 
+_OPTIONS = {"path": (str, None), "batch_size": (int, 256)}
+
+
 def _factory(name: str) -> Any:
     def make(spec: Spec) -> Reader:
-        options = coerce_options(
-            Spec(spec.name, None, spec.options), {"path": str, "batch_size": int}, kind="reader"
-        )
+        options = coerce_options(spec, _OPTIONS, kind="reader")
         path = options.pop("path", None)
         if spec.arg is not None and path is not None:
             raise SpecError(f"Give the {name} folder once: as {name}:/folder or as path=/folder, not both.")
@@ -177,9 +178,12 @@ def _factory(name: str) -> Any:
 
 
 register_reader(
-    "classifier", "The bundled glyph CNN (36 classes; trained on rendered fonts, reads upsampled LR too)."
+    "classifier",
+    "The bundled glyph CNN (36 classes; trained on rendered fonts, reads upsampled LR too).",
+    options=_OPTIONS,
 )(_factory("classifier"))
 register_reader(
     "referee",
     "A second, independently trained glyph CNN: decides which symbol an output shows (grading only).",
+    options=_OPTIONS,
 )(_factory("referee"))

@@ -24,7 +24,7 @@ from srjudge.errors import MissingDependencyError, SpecError
 from srjudge.images.color import rgb_to_gray
 from srjudge.images.resize import imresize
 from srjudge.readers.base import Reader, Reading, check_glyphs, register_reader, text_to_class
-from srjudge.spec import Spec, coerce_options
+from srjudge.spec import Choice, Spec, coerce_options
 
 MODES = ("rec", "det")
 
@@ -108,9 +108,15 @@ class OCRReader(Reader):
         return out
 
 
-@register_reader("ocr", "RapidOCR (PP-OCRv4, ONNX, models in the wheel): an independent, untrained reader.")
+_OPTIONS = {"mode": (Choice(*MODES), "rec"), "size": (int, 64), "canvas": (int, 112), "threads": (int, 1)}
+
+
+@register_reader(
+    "ocr",
+    "RapidOCR (PP-OCRv4, ONNX, models in the wheel): an independent, untrained reader.",
+    options=_OPTIONS,
+)
 def _make_ocr(spec: Spec) -> Reader:
     if spec.arg is not None:
         raise SpecError(f"ocr takes key=value options only (mode, size, canvas, threads); got {spec.arg!r}.")
-    schema = {"mode": str, "size": int, "canvas": int, "threads": int}
-    return OCRReader(**coerce_options(spec, schema, kind="reader"))
+    return OCRReader(**coerce_options(spec, _OPTIONS, kind="reader"))

@@ -1,15 +1,17 @@
-"""``vlm``: a vision-language model reads the glyph with srjudge's VLM read-out protocol.
+"""``vlm``: a vision-language model reads the glyph with srjudge's VLM read-out.
 
-The reader builds a :class:`srjudge.judges.vlm.VLMJudge` with ``protocol=readout`` and asks it the
-versioned ``readout`` prompt (JSON ``{"text": ..., "confidence": ...}``), with the judge's retries,
-sampling and completion cache. With ``samples=k`` the answer is the confidence-weighted majority of
-the k parsed texts (:meth:`VLMJudge.read_texts`); its confidence is the mean confidence
-of the samples that gave it. The text is mapped to a class by
+The reader asks the versioned ``readout`` prompt (JSON ``{"text": ..., "confidence": ...}``) through
+:func:`srjudge.vlm.readout.read_out`, with retries, sampling and the completion cache. With
+``samples=k`` the answer is the confidence-weighted majority of the k parsed texts; its confidence is
+the mean confidence of the samples that gave it. The text is mapped to a class by
 :func:`srjudge.readers.base.text_to_class`; an unparseable answer after the retries, a refusal, an
 empty text, or text that is not exactly one class reads as no label (``note`` says why).
 
 Specs: ``vlm:hf,model=/models/Qwen2.5-VL-3B-Instruct`` or ``vlm:openai,model=gpt-4o`` (the backend
-may also be given as ``backend=hf``); every ``vlm`` judge option except ``protocol`` is accepted.
+may also be given as ``backend=hf``), with the backend's options and those of :data:`OPTIONS`.
+The ``vlm`` judge's other options (``protocol=readout`` only, ``rank``, ``budget``,
+``fidelity_weight``) are accepted and recorded too, so that a reader is written like that judge;
+they change nothing in a reading.
 """
 
 from __future__ import annotations
@@ -21,29 +23,65 @@ import numpy as np
 
 from srjudge.errors import SpecError
 from srjudge.readers.base import Reader, Reading, check_glyphs, register_reader, text_to_class
-from srjudge.spec import Spec
+from srjudge.registry import did_you_mean
+from srjudge.spec import Choice, Spec, coerce_options
+from srjudge.vlm.backends import BACKENDS, CachedBackend, RunStats, create_backend
+from srjudge.vlm.cache import CompletionCache
+from srjudge.vlm.images import DEFAULT_MAX_SIDE
+from srjudge.vlm.prompts import PromptTemplate, load_prompt_file
+from srjudge.vlm.readout import READOUT_PROMPT, ReadoutSettings, read_out
+
+#: The reader's options (the backend's come from its registry entry), with their defaults.
+OPTIONS: dict[str, tuple[Any, Any]] = {
+    "samples": (int, 1),
+    "temperature": (float, 0.0),
+    "retries": (int, 2),
+    "max_side": (int, DEFAULT_MAX_SIDE),
+    "cache": (str, None),
+    "prompt": (str, None),
+    "seed": (int, 0),
+    "price_in": (float, None),
+    "price_out": (float, None),
+    # The vlm judge's options, accepted and recorded as that judge records them; unused by a reader.
+    "protocol": (str, "readout"),
+    "rank": (Choice("bt", "copeland"), "bt"),
+    "budget": (int, None),
+    "fidelity_weight": (float, 0.5),
+}
 
 
 class VLMReader(Reader):
-    """Reads glyphs with a VLM judge's read-out protocol (see the module docstring)."""
+    """Reads glyphs with :func:`srjudge.vlm.readout.read_out` (see the module docstring).
 
-    def __init__(self, judge: Any) -> None:
-        if judge.cfg.protocol != "readout":
-            raise SpecError(f"The vlm reader needs protocol=readout; got {judge.cfg.protocol!r}.")
-        self.judge = judge
-        self.config: Mapping[str, Any] = dict(judge.config)
-        self.spec = "reader-" + judge.spec
+    ``config`` is what enters the readout judge's provenance (backend and its options, the read-out
+    settings, the model's identity, the prompt's ``id@version``); it never holds a secret.
+    """
+
+    def __init__(
+        self,
+        client: CachedBackend,
+        config: Mapping[str, Any],
+        *,
+        prompt: PromptTemplate = READOUT_PROMPT,
+        settings: ReadoutSettings | None = None,
+    ) -> None:
+        self.client = client
+        self.prompt = prompt
+        self.settings = settings or ReadoutSettings()
+        identity = client.backend.identity()
+        self.config: Mapping[str, Any] = {**config, "identity": identity, "templates": [prompt.ref]}
+        self.spec = f"reader-vlm:{config['backend']},model={identity['model']},protocol=readout"
 
     def read(self, images: Sequence[np.ndarray]) -> list[Reading]:
         check_glyphs(images)
         if not images:
             return []
         out = []
-        for answer in self.judge.read_texts(images):
-            if isinstance(answer, str):
-                out.append(Reading(None, 0.0, None, note=f"VLM answer could not be read: {answer}"))
+        for outcome in read_out(self.client, images, prompt=self.prompt, settings=self.settings):
+            if outcome.answer is None:
+                out.append(Reading(None, 0.0, None, note=f"VLM answer could not be read: {outcome.reason}"))
                 continue
-            text, conf = answer
+            text, conf = outcome.answer
             label = text_to_class(text)
             if label is None:
                 note = "VLM read no text" if not text else f"VLM text {text!r} is not one of the 36 classes"
@@ -55,8 +93,6 @@ class VLMReader(Reader):
 
 def vlm_reader_from_spec(spec: Spec) -> VLMReader:
     """Build the reader: ``vlm:<backend>,model=...`` (``backend=`` as an option works too)."""
-    from srjudge.judges.vlm import VLMJudge, config_from_spec
-
     options = dict(spec.options)
     backend = options.pop("backend", None)
     if spec.arg is not None and backend is not None and spec.arg.lower() != backend.lower():
@@ -66,8 +102,54 @@ def vlm_reader_from_spec(spec: Spec) -> VLMReader:
         raise SpecError("The vlm reader names its backend: vlm:hf,model=/path or vlm:openai,model=NAME.")
     if "protocol" in options and options["protocol"] != "readout":
         raise SpecError(f"The vlm reader always uses protocol=readout; got protocol={options['protocol']}.")
-    options["protocol"] = "readout"
-    return VLMReader(VLMJudge(config_from_spec(Spec("vlm", kind, options))))
+    kind = kind.lower()
+    if kind not in BACKENDS:
+        raise SpecError(
+            "The vlm reader names its backend: vlm:hf,model=/path or vlm:openai,model=NAME; "
+            f"got {kind!r}.{did_you_mean(kind, BACKENDS.names())} Backends: {', '.join(BACKENDS.names())}."
+        )
+    backend_schema = BACKENDS.get(kind).options
+    coerce_options(Spec("vlm", kind, options), {**OPTIONS, **backend_schema}, kind="reader")  # unknown ones
+    if "model" not in options:
+        raise SpecError(f"vlm:{kind} needs model=... (a model name for openai, a local folder for hf).")
+    given = coerce_options(
+        Spec("vlm", kind, {k: v for k, v in options.items() if k in OPTIONS}), OPTIONS, kind="reader"
+    )
+    values = {key: given.get(key, default) for key, (_, default) in OPTIONS.items()}
+    settings = ReadoutSettings(
+        samples=values["samples"],
+        temperature=values["temperature"],
+        retries=values["retries"],
+        max_side=values["max_side"],
+        seed=values["seed"],
+    )
+    if not 0.0 <= values["fidelity_weight"] <= 1.0:
+        raise SpecError(f"fidelity_weight must be in [0, 1], got {values['fidelity_weight']}.")
+    if values["budget"] is not None and values["budget"] < 1:
+        raise SpecError(f"budget must be >= 1 model call, got {values['budget']}.")
+    prompt = load_prompt_file(values["prompt"]) if values["prompt"] else READOUT_PROMPT
+    backend_options = {k: v for k, v in options.items() if k in backend_schema}
+    cache_off = (values["cache"] or "").lower() in ("off", "none", "false")
+    client = CachedBackend(
+        create_backend(kind, backend_options),
+        None if cache_off else CompletionCache(values["cache"]),
+        RunStats(price_in_per_mtok=values["price_in"], price_out_per_mtok=values["price_out"]),
+    )
+    config = {
+        "backend": kind,
+        "backend_options": backend_options,
+        "protocol": "readout",
+        "samples": settings.samples,
+        "temperature": settings.temperature,
+        "retries": settings.retries,
+        "max_side": settings.max_side,
+        "prompt": values["prompt"],
+        "rank": values["rank"],
+        "budget": values["budget"],
+        "fidelity_weight": values["fidelity_weight"],
+        "seed": settings.seed,
+    }
+    return VLMReader(client, config, prompt=prompt, settings=settings)
 
 
 @register_reader(

@@ -1,4 +1,4 @@
-"""Reports of a run: side-by-side panels, a static HTML page, and a headless-browser check of it."""
+"""Reports of a run: side-by-side panels and a static HTML page (the tests check it in a browser)."""
 
 from __future__ import annotations
 

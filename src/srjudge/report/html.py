@@ -361,9 +361,7 @@ def _candidate_card(cand: CandidateEntry, shown: _Shown, card_id: str, chosen: b
     )
 
 
-def _fusion_table(item: ReportItem, ordered: Sequence[CandidateEntry]) -> str:
-    fused = item.fused
-    assert fused is not None
+def _fusion_table(item: ReportItem, fused: FusedEntry, ordered: Sequence[CandidateEntry]) -> str:
     rows = []
     chosen = item.chosen_candidate()
     for cand in ordered:
@@ -441,7 +439,11 @@ def _view(images: _Images, array: np.ndarray, key: str, caption: str, back: str,
 
 
 def _crops(
-    images: _Images, prefix: str, key: str, label: str, pair: tuple[np.ndarray, np.ndarray],
+    images: _Images,
+    prefix: str,
+    key: str,
+    label: str,
+    pair: tuple[np.ndarray, np.ndarray],
     rows: Sequence[tuple[str, np.ndarray]],
 ) -> str:
     """The same zoomed crop of every image in ``rows``, where the two images of ``pair`` differ most."""
@@ -525,7 +527,7 @@ def _item_html(index: int, item: ReportItem, images: _Images) -> str:
         f'<div class="grid">{"".join(cards)}</div>',
     ]
     if item.fused is not None:
-        parts.append("<h3>Fusion</h3>" + _fusion_table(item, ordered))
+        parts.append("<h3>Fusion</h3>" + _fusion_table(item, item.fused, ordered))
     if item.audit is not None:
         parts.append(_audit_html(item.audit, images, prefix))
     parts.append("</section>")

@@ -73,7 +73,7 @@ class RunConfig:
 
 def load_run_config(path: Path, **overrides: Any) -> RunConfig:
     """A YAML config file (keys as the flags); ``overrides`` (flags given) win over the file."""
-    from srjudge.train.common import load_config_yaml  # pyyaml and the strict dataclass reader
+    from srjudge.config import load_config_yaml  # pyyaml and the strict dataclass reader
 
     @dataclass(frozen=True)
     class _File:  # every field optional, so that a file may hold only what it changes

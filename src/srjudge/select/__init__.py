@@ -1,7 +1,7 @@
 """Scoring, ranking, selecting and fusing candidate SR images."""
 
 from srjudge.select.files import RankResult, ScoreRecord, rank_files, score_files
-from srjudge.select.fusion import FUSE_METHODS, fuse
+from srjudge.select.fusion import FUSE_METHODS, fuse, fuse_scored, fusion_weights
 from srjudge.select.selection import Selection, select_best
 
 __all__ = [
@@ -10,6 +10,8 @@ __all__ = [
     "ScoreRecord",
     "Selection",
     "fuse",
+    "fuse_scored",
+    "fusion_weights",
     "rank_files",
     "score_files",
     "select_best",

@@ -17,7 +17,7 @@ from srjudge.errors import SrjudgeError
 from srjudge.judges.base import Judge, check_candidates
 from srjudge.judges.tws import TWSJudge
 from srjudge.select.files import RankResult, rank_images
-from srjudge.select.fusion import FUSE_METHODS, FuseMethod, fuse
+from srjudge.select.fusion import FUSE_METHODS, FuseMethod, fuse_scored
 
 SELECTION_SCHEMA = "srjudge.selection/2"
 """Version 2: TWS values are 0-100 (version 1 wrote 0-1)."""
@@ -84,9 +84,11 @@ def select_best(
             f"The judge abstained on every candidate ({'; '.join(sorted(r or '' for r in reasons))})."
         )
     top = tuple(item.index for item in judged[:top_k])
-    weights = [max(judged[i].verdict.score or 0.0, 0.0) + 1e-6 for i in range(len(top))]
     method = cast(FuseMethod, "none" if len(top) == 1 else fuse_method)
-    fused = fuse([images[i] for i in top], method, weights)
+    # a tiny floor keeps a zero-scored member in a weighted fusion (and the weights' sum positive)
+    fused = fuse_scored(
+        [images[i] for i in top], [item.verdict.score for item in judged[: len(top)]], method, floor=1e-6
+    )
     validator = tws or TWSJudge()
     scores = validator.score_many([*images, fused], lr=lr, hr=hr)
     # TWS on the same 0-100 scale as every score (the testbed and bench use it so too).

@@ -311,26 +311,26 @@ def create_app(
     def decode_all(uris: Sequence[str], what: str) -> list[np.ndarray]:
         return [_decode(u, f"{what}[{i}]", max_image_pixels) for i, u in enumerate(uris)]
 
-    @app.post("/judge/score")
-    def judge_score(body: JudgeBody) -> dict[str, Any]:
+    def judge_request(body: JudgeBody) -> tuple[VLMJudge, list[np.ndarray], np.ndarray | None]:
+        """The judge a request asks for and its decoded images, after the call-budget check."""
         judge = judge_for(
             body.protocol, body.samples, body.temperature, body.retries, rank=body.rank, budget=body.budget
         )
         check_calls(body, len(body.images), body.lr is not None)
         images = decode_all(body.images, "images")
         lr = _decode(body.lr, "lr", max_image_pixels) if body.lr else None
+        return judge, images, lr
+
+    @app.post("/judge/score")
+    def judge_score(body: JudgeBody) -> dict[str, Any]:
+        judge, images, lr = judge_request(body)
         with lock:
             verdicts = judge.score_many(images, lr=lr)
         return {"judge": judge.spec, "verdicts": [v.to_dict() for v in verdicts], "summary": judge.summary()}
 
     @app.post("/judge/rank")
     def judge_rank(body: JudgeBody) -> dict[str, Any]:
-        judge = judge_for(
-            body.protocol, body.samples, body.temperature, body.retries, rank=body.rank, budget=body.budget
-        )
-        check_calls(body, len(body.images), body.lr is not None)
-        images = decode_all(body.images, "images")
-        lr = _decode(body.lr, "lr", max_image_pixels) if body.lr else None
+        judge, images, lr = judge_request(body)
         with lock:
             ranking = judge.rank(images, lr=lr)
         return {

@@ -8,14 +8,15 @@ Stochastic backends (diffusion) make N samples with recorded seeds; deterministi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from srjudge.registry import Registry
-from srjudge.spec import Spec, parse_spec
+from srjudge.errors import SpecError
+from srjudge.registry import Entry, OptionSchema, Registry
+from srjudge.spec import Spec, coerce_options, parse_spec
 
 Family = Literal["interpolation", "general", "blind", "prior-guided", "diffusion"]
 """The face-SR paper's families (general: Real-ESRGAN; blind: BSRGAN; prior-guided: GFPGAN), plus
@@ -37,7 +38,12 @@ class Candidate:
 
 
 class SRBackend(ABC):
-    """Upscales canonical images (float32 RGB in [0, 1]). Subclasses implement :meth:`upscale`."""
+    """Upscales canonical images (float32 RGB in [0, 1]). Subclasses implement :meth:`upscale`.
+
+    ``stochastic``: a seed changes the output, so the backend makes N seeded samples per LR input
+    (:meth:`sample_seeds`); a deterministic backend makes one. :meth:`sample` is the batched form of
+    :meth:`upscale` (backends with a batched sampler override it).
+    """
 
     spec: str = ""
     family: Family = "general"
@@ -48,18 +54,30 @@ class SRBackend(ABC):
     def upscale(self, lr: np.ndarray, *, scale: int, seed: int | None = None) -> np.ndarray:
         """One SR image of exactly ``scale`` times the LR size."""
 
-    def candidates(self, lr: np.ndarray, *, scale: int, samples: int = 1, seed: int = 0) -> list[Candidate]:
-        """``samples`` outputs (seeds ``seed``, ``seed+1``, ...) for stochastic backends, one otherwise."""
-        count = samples if self.stochastic else 1
-        return [
-            Candidate(
-                self.upscale(lr, scale=scale, seed=seed + i),
-                self.spec,
-                seed + i if self.stochastic else None,
-                self.settings(),
+    def sample(
+        self, lrs: Sequence[np.ndarray], *, scale: int, seeds: Sequence[int | None]
+    ) -> list[np.ndarray]:
+        """One SR image per (LR, seed) pair, in order. By default :meth:`upscale` one by one."""
+        if len(seeds) != len(lrs):
+            raise SpecError(
+                f"{self.spec or type(self).__name__}: {len(seeds)} seeds for {len(lrs)} LR images."
             )
-            for i in range(count)
-        ]
+        return [self.upscale(lr, scale=scale, seed=s) for lr, s in zip(lrs, seeds, strict=True)]
+
+    def sample_seeds(self, samples: int, seed: int = 0) -> list[int | None]:
+        """The seeds of one LR input's outputs: ``seed``, ``seed+1``, ... (``samples`` of them) for a
+        stochastic backend; one None for a deterministic one."""
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise SpecError(f"samples must be an integer >= 1, got {samples!r}.")
+        return [seed + i for i in range(samples)] if self.stochastic else [None]
+
+    def candidates(self, lr: np.ndarray, *, scale: int, samples: int = 1, seed: int = 0) -> list[Candidate]:
+        """``samples`` outputs (seeds ``seed``, ``seed+1``, ...) for stochastic backends, one otherwise;
+        drawn with :meth:`sample`, in one batch where the backend batches."""
+        seeds = self.sample_seeds(samples, seed)
+        images = self.sample([lr] * len(seeds), scale=scale, seeds=seeds)
+        settings = self.settings()
+        return [Candidate(image, self.spec, s, settings) for image, s in zip(images, seeds, strict=True)]
 
     def settings(self) -> dict[str, Any]:
         """The backend's own settings, recorded in manifests."""
@@ -67,36 +85,38 @@ class SRBackend(ABC):
 
 
 SRFactory = Callable[[Spec], SRBackend]
-SR_BACKENDS: Registry[SRFactory] = Registry("SR backend")
-
-_MODULES = (
-    "srjudge.sr.interpolation",
-    "srjudge.sr.realesrgan",
-    "srjudge.sr.esrgan",
-    "srjudge.sr.spandrel_backend",
-    "srjudge.sr.diffusion",
-    "srjudge.sr.conditional_diffusion",
-)
 
 
-def _load_modules() -> None:
-    import importlib
+@dataclass(frozen=True, kw_only=True)
+class SREntry(Entry):
+    """A registered SR backend: ``factory(spec) -> SRBackend``; ``arg`` says what a bare argument is."""
 
-    for module in _MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a backend module not written yet must not break the others
-            if exc.name != module:
-                raise
+    arg: str = ""
+
+
+SR_BACKENDS: Registry[SREntry] = Registry("SR backend", packages=("srjudge.sr",), entry_type=SREntry)
+
+
+def register_sr_backend(
+    name: str,
+    description: str,
+    *,
+    options: OptionSchema | None = None,
+    arg: str = "",
+    aliases: tuple[str, ...] = (),
+) -> Callable[[SRFactory], SRFactory]:
+    """Register a factory ``f(spec) -> SRBackend`` under ``name``, with its option schema."""
+    return SR_BACKENDS.register(name, description, options=options, aliases=aliases, arg=arg)
 
 
 def create_sr_backend(spec: str | Spec) -> SRBackend:
-    """Build an SR backend from its spec (did-you-mean on unknown names)."""
-    _load_modules()
+    """Build an SR backend from its spec (did-you-mean on unknown names and options)."""
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
-    return SR_BACKENDS.get(parsed.name)(parsed)
+    entry = SR_BACKENDS.get(parsed.name)
+    coerce_options(parsed, entry.options, kind="SR backend")
+    factory: SRFactory = entry.factory
+    return factory(parsed)
 
 
 def list_sr_backends() -> list[str]:
-    _load_modules()
     return SR_BACKENDS.names()

@@ -41,7 +41,7 @@ def unsharp(image: np.ndarray, amount: float = 1.0, sigma: float = 1.5) -> np.nd
 def denoise(image: np.ndarray, strength: float = 6.0) -> np.ndarray:
     """Non-local-means denoising (OpenCV), the classical answer to noisy inputs (smooths detail too)."""
     data = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-    out = cv2.fastNlMeansDenoisingColored(data, None, strength, strength, 5, 15)
+    out: np.ndarray = cv2.fastNlMeansDenoisingColored(data, None, strength, strength, 5, 15)
     return (out.astype(np.float32) / 255.0).astype(np.float32)
 
 

@@ -34,7 +34,6 @@ any batch, and different seeds give different samples.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -44,12 +43,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from srjudge import atomic
 from srjudge.errors import ImageError, MissingWeightsError, SpecError
 from srjudge.images.io import quantize_8bit
 from srjudge.images.resize import imresize
 from srjudge.provenance import file_sha256
 from srjudge.spec import Spec, coerce_options
-from srjudge.sr.base import SR_BACKENDS, Candidate, SRBackend
+from srjudge.sr.base import SRBackend, register_sr_backend
+from srjudge.sr.diffusion import read_json_object
 
 if TYPE_CHECKING:
     import torch
@@ -70,7 +71,11 @@ SCHEDULER_FILE = "scheduler_config.json"
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "testbed" / "diffusion-x4"
 """The bundled checkpoint (made by ``scripts/train_testbed_diffusion.py``)."""
 
-_SCHEMA: dict[str, type] = {"steps": int, "eta": float, "device": str}
+_SCHEMA: dict[str, tuple[type, object]] = {
+    "steps": (int, DEFAULT_STEPS),
+    "eta": (float, DEFAULT_ETA),
+    "device": (str, "cpu"),
+}
 _LAYOUT_HINT = (
     "A diffusion SR folder holds unet/config.json and unet/diffusion_pytorch_model.safetensors "
     "(UNet2DModel.save_pretrained) and scheduler/scheduler_config.json (DDPMScheduler.save_pretrained), "
@@ -340,23 +345,12 @@ def save_checkpoint(
     scheduler: Any = DDPMScheduler(**dict(config))
     scheduler.save_pretrained(str(out / SCHEDULER_DIR))
     if record is not None:
-        path = out / RECORD_NAME
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(dict(record), indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        atomic.write_json(out / RECORD_NAME, dict(record))
     return out
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MissingWeightsError(
-            f"diffusion backend: cannot read {str(path)!r} ({exc}). {_LAYOUT_HINT}"
-        ) from None
-    if not isinstance(data, dict):
-        raise MissingWeightsError(f"diffusion backend: {str(path)!r} is not a JSON object. {_LAYOUT_HINT}")
-    return data
+    return read_json_object(path, backend="diffusion", hint=_LAYOUT_HINT)
 
 
 @dataclass
@@ -484,7 +478,7 @@ class ConditionalDiffusionSR(SRBackend):
         unet, config, _ = load_model(self.folder, self.device)
         return unet, config
 
-    def sample(
+    def sample_batch(
         self,
         lrs: np.ndarray,
         seeds: Sequence[int],
@@ -492,7 +486,7 @@ class ConditionalDiffusionSR(SRBackend):
         *,
         eta: float | None = None,
     ) -> np.ndarray:
-        """Batched SR: (B, h, w, 3) LR -> (B, 4h, 4w, 3) samples, row ``i`` drawn with ``seeds[i]``.
+        """Batched SR on one array: (B, h, w, 3) LR -> (B, 4h, 4w, 3), row ``i`` drawn with ``seeds[i]``.
 
         ``steps``/``eta`` default to the backend's options. One forward pass per DDIM step for the batch.
         """
@@ -517,25 +511,30 @@ class ConditionalDiffusionSR(SRBackend):
         )
         return tensor_to_images(x)
 
+    def sample(
+        self, lrs: Sequence[np.ndarray], *, scale: int, seeds: Sequence[int | None]
+    ) -> list[np.ndarray]:
+        """One x4 sample per (LR, seed) pair (a None seed means 0); LR images of one size go in one batch."""
+        self._check_scale(scale)
+        if len(seeds) != len(lrs):
+            raise SpecError(f"diffusion backend: {len(seeds)} seeds for {len(lrs)} LR images.")
+        arrays = [np.asarray(lr) for lr in lrs]
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, array in enumerate(arrays):
+            by_shape.setdefault(array.shape, []).append(i)
+        out: list[np.ndarray] = [np.empty(0, np.float32)] * len(arrays)
+        for members in by_shape.values():
+            images = self.sample_batch(
+                np.stack([arrays[i] for i in members]), [int(seeds[i] or 0) for i in members]
+            )
+            for i, image in zip(members, images, strict=True):
+                out[i] = image
+        return out
+
     def upscale(self, lr: np.ndarray, *, scale: int = SCALE, seed: int | None = None) -> np.ndarray:
         """One x4 sample for ``seed`` (None means 0)."""
         self._check_scale(scale)
-        return self.sample(np.asarray(lr)[None], [int(seed or 0)])[0]
-
-    def candidates(self, lr: np.ndarray, *, scale: int, samples: int = 1, seed: int = 0) -> list[Candidate]:
-        """``samples`` outputs with seeds ``seed, seed+1, ...``, drawn in one batch."""
-        self._check_scale(scale)
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise SpecError(f"diffusion backend: samples must be an integer >= 1, got {samples!r}.")
-        array = np.asarray(lr)
-        if array.ndim != 3:
-            raise ImageError(
-                f"diffusion backend: the LR image must be an h x w x 3 array; got {array.shape}."
-            )
-        seeds = [int(seed) + i for i in range(samples)]
-        images = self.sample(np.repeat(array[None], samples, axis=0), seeds)
-        settings = self.settings()
-        return [Candidate(img, self.spec, s, settings) for img, s in zip(images, seeds, strict=True)]
+        return self.sample_batch(np.asarray(lr)[None], [int(seed or 0)])[0]
 
     def _check_scale(self, scale: object) -> None:
         if isinstance(scale, bool) or scale != SCALE:
@@ -562,6 +561,12 @@ class ConditionalDiffusionSR(SRBackend):
         }
 
 
+@register_sr_backend(
+    "diffusion",
+    "LR-conditioned pixel diffusion SR (the bundled glyph testbed model, or a folder): seeded samples.",
+    options=_SCHEMA,
+    arg="model folder (default: the bundled testbed model)",
+)
 def _factory(spec: Spec) -> SRBackend:
     options = coerce_options(spec, _SCHEMA, kind="SR backend")
     folder = Path(spec.arg) if spec.arg else BUNDLED_DIR
@@ -573,6 +578,3 @@ def _factory(spec: Spec) -> SRBackend:
     )
     backend.spec = str(spec)
     return backend
-
-
-SR_BACKENDS.add("diffusion", _factory)

@@ -48,7 +48,7 @@ from srjudge.errors import ImageError, MissingDependencyError, MissingWeightsErr
 from srjudge.images.io import quantize_8bit
 from srjudge.models._deps import TORCH_PIN
 from srjudge.spec import Spec, coerce_options
-from srjudge.sr.base import SR_BACKENDS, SRBackend
+from srjudge.sr.base import SRBackend, register_sr_backend
 
 PIPELINE_CLASSES: dict[str, str] = {
     "sd-x4": "StableDiffusionUpscalePipeline",
@@ -62,14 +62,14 @@ DEFAULT_NOISE_LEVEL = 20
 DEFAULT_MAX_NOISE_LEVEL = 350
 SCALE = 4
 
-_SCHEMA: dict[str, type] = {
-    "pipeline": str,
-    "steps": int,
-    "guidance": float,
-    "noise_level": int,
-    "prompt": str,
-    "device": str,
-    "dtype": str,
+_SCHEMA: dict[str, tuple[type, object]] = {
+    "pipeline": (str, None),
+    "steps": (int, None),
+    "guidance": (float, 9.0),
+    "noise_level": (int, 20),
+    "prompt": (str, ""),
+    "device": (str, "cpu"),
+    "dtype": (str, "float32"),
 }
 _SD_ONLY = ("guidance", "noise_level", "prompt")
 _DEVICE_RE = re.compile(r"^(cpu|cuda|cuda:\d+)$")
@@ -130,14 +130,18 @@ def read_model_index(folder: Path) -> dict[str, Any]:
             f"diffusers backend: {str(folder)!r} has no model_index.json, so it is not a saved "
             f"diffusers pipeline. {_FOLDER_HINT}"
         )
+    return read_json_object(index, backend="diffusers", hint=_FOLDER_HINT)
+
+
+def read_json_object(path: Path, *, backend: str, hint: str) -> dict[str, Any]:
+    """A model folder's JSON file that must hold an object; anything else raises MissingWeightsError
+    naming the ``backend``, the file and the ``hint`` (what a valid folder holds)."""
     try:
-        data = json.loads(index.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MissingWeightsError(
-            f"diffusers backend: cannot read {str(index)!r} ({exc}). {_FOLDER_HINT}"
-        ) from None
+        raise MissingWeightsError(f"{backend} backend: cannot read {str(path)!r} ({exc}). {hint}") from None
     if not isinstance(data, dict):
-        raise MissingWeightsError(f"diffusers backend: {str(index)!r} is not a JSON object. {_FOLDER_HINT}")
+        raise MissingWeightsError(f"{backend} backend: {str(path)!r} is not a JSON object. {hint}")
     return data
 
 
@@ -391,6 +395,12 @@ class DiffusersSR(SRBackend):
         }
 
 
+@register_sr_backend(
+    "diffusers",
+    "A diffusers upscaling pipeline folder (SD x4 upscaler, LDM SR): stochastic, seeded samples.",
+    options=_SCHEMA,
+    arg="pipeline folder (required)",
+)
 def _factory(spec: Spec) -> SRBackend:
     if not spec.arg:
         raise SpecError(
@@ -401,6 +411,3 @@ def _factory(spec: Spec) -> SRBackend:
     backend = DiffusersSR(spec.arg, options)
     backend.spec = str(spec)
     return backend
-
-
-SR_BACKENDS.add("diffusers", _factory)

@@ -38,14 +38,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
-from srjudge.errors import MissingWeightsError, SpecError
+from srjudge.errors import ImageError, MissingWeightsError, SpecError
 from srjudge.models._deps import require_torch
-from srjudge.spec import Spec, coerce_options
-from srjudge.sr.base import SR_BACKENDS, Family, SRBackend
+from srjudge.spec import Choice, Spec, coerce_options
+from srjudge.sr.base import SRBackend, register_sr_backend
 from srjudge.sr.interpolation import check_lr, check_scale
 
 if TYPE_CHECKING:  # torch is imported lazily: listing SR backends must not need it
@@ -59,7 +59,9 @@ AUTO_TILE = 256
 DEFAULT_OVERLAP = 32
 """Default tile context per side, in pixels of the network's trunk resolution (LR / unshuffle)."""
 
-FAMILIES: tuple[Family, ...] = ("general", "blind")
+EsrganFamily = Literal["general", "blind"]
+"""The families an RRDBNet checkpoint can be (ESRGAN and Real-ESRGAN: general; BSRGAN: blind)."""
+FAMILIES: tuple[EsrganFamily, ...] = get_args(EsrganFamily)
 
 _HINT = (
     "esrgan: loads ESRGAN, Real-ESRGAN and BSRGAN generators (RRDBNet); for other architectures "
@@ -119,7 +121,8 @@ def run_tiled(
             out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = piece[
                 :, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
             ]
-    assert out is not None
+    if out is None:  # H or W is 0: there was no tile to run
+        raise ImageError(f"Cannot run a network on an empty {w}x{h} (WxH) input.")
     return out
 
 
@@ -209,7 +212,7 @@ class ESRGANBackend(SRBackend):
         device: str = "cpu",
         tile: int = 0,
         overlap: int | None = None,
-        family: str = "general",
+        family: EsrganFamily = "general",
     ) -> None:
         if family not in FAMILIES:
             raise SpecError(
@@ -220,7 +223,7 @@ class ESRGANBackend(SRBackend):
             raise SpecError(f"esrgan tile={tile}: use 0 (auto), -1 (never tile) or a tile size in LR pixels.")
         if overlap is not None and overlap < 0:
             raise SpecError(f"esrgan overlap={overlap} must be >= 0.")
-        self.family = family  # narrowed to Family by the FAMILIES check
+        self.family = family
         self.path = str(Path(path).expanduser())
         self.device = device
         self.tile = tile
@@ -286,13 +289,22 @@ class ESRGANBackend(SRBackend):
         }
 
 
+_OPTIONS = {
+    "device": (str, "cpu"),
+    "tile": (int, 0),
+    "overlap": (int, None),
+    "family": (Choice(*FAMILIES), "general"),
+}
+
+
+@register_sr_backend(
+    "esrgan",
+    "An RRDBNet checkpoint (ESRGAN, Real-ESRGAN, BSRGAN .pth/.safetensors) run with torch.",
+    options=_OPTIONS,
+    arg="checkpoint path (required)",
+)
 def _make(spec: Spec) -> SRBackend:
-    options = coerce_options(
-        spec, {"device": str, "tile": int, "overlap": int, "family": str}, kind="SR backend"
-    )
+    options = coerce_options(spec, _OPTIONS, kind="SR backend")
     if not spec.arg:
         raise SpecError("esrgan needs the checkpoint path: esrgan:/path/model.pth (or .safetensors).")
     return ESRGANBackend(spec.arg, **options)
-
-
-SR_BACKENDS.add("esrgan", _make)

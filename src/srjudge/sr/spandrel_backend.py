@@ -30,18 +30,20 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from srjudge.errors import MissingDependencyError, MissingWeightsError, SpecError
 from srjudge.models._deps import TORCH_PIN, require_torch
-from srjudge.spec import Spec, coerce_options
-from srjudge.sr.base import SR_BACKENDS, Family, SRBackend
+from srjudge.spec import Choice, Spec, coerce_options
+from srjudge.sr.base import SRBackend, register_sr_backend
 from srjudge.sr.esrgan import DEFAULT_OVERLAP, resolve_tile, run_tiled
 from srjudge.sr.interpolation import check_lr, check_scale
 
-FAMILIES: tuple[Family, ...] = ("general", "blind", "prior-guided")
+SpandrelFamily = Literal["general", "blind", "prior-guided"]
+"""The families a spandrel model can be declared as (the file cannot tell)."""
+FAMILIES: tuple[SpandrelFamily, ...] = get_args(SpandrelFamily)
 SR_PURPOSES = ("SR", "FaceSR")
 
 _ESRGAN_NOTE = (
@@ -94,7 +96,7 @@ class SpandrelBackend(SRBackend):
         device: str = "cpu",
         tile: int = 0,
         overlap: int = DEFAULT_OVERLAP,
-        family: str | None = None,
+        family: SpandrelFamily | None = None,
     ) -> None:
         if family is not None and family not in FAMILIES:
             raise SpecError(f"spandrel family={family!r}: use one of {', '.join(FAMILIES)}.")
@@ -195,12 +197,22 @@ class SpandrelBackend(SRBackend):
         }
 
 
+_OPTIONS = {
+    "device": (str, "cpu"),
+    "tile": (int, 0),
+    "overlap": (int, DEFAULT_OVERLAP),
+    "family": (Choice(*FAMILIES), None),
+}
+
+
+@register_sr_backend(
+    "spandrel",
+    "Any architecture spandrel loads (SwinIR, HAT, SPAN, ...), from a local checkpoint.",
+    options=_OPTIONS,
+    arg="checkpoint path (required)",
+)
 def _make(spec: Spec) -> SRBackend:
-    schema = {"device": str, "tile": int, "overlap": int, "family": str}
-    options = coerce_options(spec, schema, kind="SR backend")
+    options = coerce_options(spec, _OPTIONS, kind="SR backend")
     if not spec.arg:
         raise SpecError("spandrel needs the model path: spandrel:/path/model.safetensors (or .pth).")
     return SpandrelBackend(spec.arg, **options)
-
-
-SR_BACKENDS.add("spandrel", _make)

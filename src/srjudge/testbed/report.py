@@ -18,22 +18,22 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from srjudge.bench.measures import Estimate
-from srjudge.bench.page import PAGE_CSS, table_html, to_csv, to_markdown
+from srjudge.bench.bootstrap import Estimate
+from srjudge.bench.page import PAGE_CSS, html_page, plot_figure, table_html, to_csv, to_markdown
 from srjudge.bench.page import escape_html as _e
 from srjudge.images.io import load_image, to_uint8
-from srjudge.testbed.experiment import (
-    SEVERITY_NAMES,
+from srjudge.testbed.experiment import fused_image
+from srjudge.testbed.measures import (
     CandidateMeasures,
-    ExperimentResult,
     ItemFacts,
     Measures,
     Pick,
     by_severity,
-    fused_image,
     group_of,
     outcome,
 )
+from srjudge.testbed.results import ExperimentResult
+from srjudge.testbed.severity import SEVERITIES
 
 VIEW_PX = 96
 """Images on the page are nearest-upscaled to this size (LR 8 px x12, candidates 32 px x3)."""
@@ -206,7 +206,7 @@ def markdown(result: ExperimentResult) -> str:
 
 def _series(result: ExperimentResult, measure: str) -> tuple[list[str], dict[str, list[Estimate | None]]]:
     present = {m.severity for m in result.rows if m.n}
-    levels = [s for s in SEVERITY_NAMES if s in present] + sorted(present - set(SEVERITY_NAMES) - {"all"})
+    levels = [s for s in SEVERITIES if s in present] + sorted(present - set(SEVERITIES) - {"all"})
     series: dict[str, list[Estimate | None]] = {}
     for m in result.rows:
         if m.n == 0 or m.severity not in levels:
@@ -220,7 +220,7 @@ def plot_vs_severity(result: ExperimentResult, measure: str, ylabel: str, path: 
     from srjudge.bench.plots import new_figure, save_figure, short_label
 
     levels, series = _series(result, measure)
-    ordinal = sum(1 for level in levels if level in SEVERITY_NAMES)
+    ordinal = sum(1 for level in levels if level in SEVERITIES)
     fig = new_figure(7.0, 4.6)
     ax = fig.add_subplot()
     x = np.arange(len(levels))
@@ -278,7 +278,9 @@ def plot_vs_severity(result: ExperimentResult, measure: str, ylabel: str, path: 
 # The page
 
 
-_CSS = PAGE_CSS + """
+_CSS = (
+    PAGE_CSS
+    + """
 :root{--ok:#1e7d3a;--bad:#b3261e;--unc:#8a6d00}
 main{max-width:1280px}
 h3{font-size:15px;margin:0 0 6px}
@@ -298,6 +300,7 @@ margin:2px 2px 0 0;font-size:11px;overflow-wrap:anywhere}
 pre.msg{white-space:pre-wrap;font-size:12px;margin:4px 0;overflow-wrap:anywhere}
 .legend span{margin-right:14px}
 """
+)
 
 
 def _png_uri(image: np.ndarray, size: int | None = None) -> str:
@@ -396,19 +399,13 @@ def _item_html(result: ExperimentResult, f: ItemFacts) -> str:
 
 
 def render_page(result: ExperimentResult, plots: Sequence[Path], examples: Sequence[ItemFacts]) -> str:
-    from srjudge import __version__
-
     settings = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in settings_text(result).items())
     definitions = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in DEFINITIONS)
     needs = [j for j in result.judges if j.status != "ok"]
     needs_html = "".join(
         f'<li><b>{_e(j.spec)}</b>: {_e(j.status)}.<pre class="msg">{_e(j.message)}</pre></li>' for j in needs
     )
-    figures = "".join(
-        f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode("ascii")}" '
-        f'alt="{_e(p.stem)}"><figcaption>{_e(p.stem)}</figcaption></figure>'
-        for p in plots
-    )
+    figures = "".join(plot_figure(p) for p in plots)
     legend = (
         '<p class="legend note"><span class="ok">reads the true symbol</span>'
         '<span class="bad">confidently reads another symbol (hallucination)</span>'
@@ -416,13 +413,7 @@ def render_page(result: ExperimentResult, plots: Sequence[Path], examples: Seque
         '<span><span class="pick">judge</span> picked this candidate (blue frame)</span></p>'
     )
     items = "".join(_item_html(result, f) for f in examples)
-    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>srjudge testbed experiment</title><style>{_CSS}</style></head><body><main>"
+    body = (
         "<header><h1>Testbed: does the picked SR output still show the input's symbol?</h1>"
         '<p class="note">Diffusion samples and other backends upscale ambiguous LR glyphs; an independent '
         "referee reader says what each output shows; each judge picks one (and fuses its top-k).</p>"
@@ -441,9 +432,8 @@ def render_page(result: ExperimentResult, plots: Sequence[Path], examples: Seque
         + (f'<section><h2>Plots</h2><div class="plots">{figures}</div></section>' if figures else "")
         + f"<section><h2>Examples</h2>{legend}{items}</section>"
         f'<section><h2>Columns</h2><table class="kv">{definitions}</table></section>'
-        f"<footer>srjudge {_e(__version__)} · static page, no network access needed</footer>"
-        "</main></body></html>\n"
     )
+    return html_page("srjudge testbed experiment", body, css=_CSS)
 
 
 def write_outputs(result: ExperimentResult, out_dir: Path | str, *, per_severity: int = 3) -> dict[str, Path]:

@@ -645,10 +645,10 @@ def train_stage(
     dataset; only process 0 (:func:`srjudge.train.grpo.is_writer`) logs and writes; the others
     return None. A round whose record exists is not redone (when made from the same labels).
     """
+    from srjudge.models.hf_folder import resolve_model_path
     from srjudge.provenance import file_sha256
     from srjudge.train.common import save_config_yaml
     from srjudge.train.pseudo_labels import read_pseudo_labels
-    from srjudge.vlm.backends.hf_backend import resolve_model_path
 
     labels_path = Path(labels_path)
     rdir = Path(out_dir) if out_dir is not None else labels_path.parent
@@ -705,8 +705,8 @@ def train_stage(
 
 def run_evolve(config: EvolveConfig, *, log: Log | None = None) -> EvolveSummary:
     """Run (or resume) every round in one process; see the module docstring for what each round writes."""
+    from srjudge.models.hf_folder import resolve_model_path
     from srjudge.train.pseudo_labels import pairs_from_folder, read_pseudo_labels
-    from srjudge.vlm.backends.hf_backend import resolve_model_path
 
     say: Log = log or (lambda _msg: None)
     refuse_multi_process("srjudge evolve")

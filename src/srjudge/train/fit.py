@@ -29,7 +29,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from srjudge.bench.datasets import BestOfNDataset, Dataset, MOSDataset, PairwiseDataset
-from srjudge.bench.run import ScoreFile, judge_slug
+from srjudge.bench.run import judge_slug
+from srjudge.bench.store import JsonlStore as ScoreFile
 from srjudge.errors import SrjudgeError
 from srjudge.images.io import load_image
 from srjudge.judges.base import Judge, Verdict
@@ -378,7 +379,9 @@ def evaluate_predictions(
     Grouped MOS: bench's within-group pairwise accuracy and SRCC. Pairwise and best-of-N: the share of
     human-decided pairs ordered as the majority did (judge ties 0.5). Ungrouped MOS: SRCC.
     """
-    from srjudge.bench.measures import boot_indices, grouped_measures, mos_measures
+    from srjudge.bench.bootstrap import boot_indices
+    from srjudge.bench.grouped import grouped_measures
+    from srjudge.bench.measures import mos_measures
 
     if table.mos is not None and not table.pairs:
         m = mos_measures(pred, table.mos, higher_is_better=table.higher_is_better, n_boot=n_boot, seed=seed)

@@ -1,7 +1,7 @@
 """Train the testbed's glyph readers (:class:`srjudge.models.glyph_cnn.GlyphCNN`) on rendered glyphs.
 
 Recipe (:class:`GlyphTrainConfig`): the first ``train_items`` font items of the testbed's train split
-(:func:`srjudge.testbed.build.glyph_arrays`: every glyph at the four severities) give two kinds of
+(:func:`srjudge.testbed.arrays.glyph_arrays`: every glyph at the four severities) give two kinds of
 inputs, both 32x32 gray by the readers' rule (:func:`srjudge.readers.classifier.glyph_input`):
 
 - each distinct HR glyph, ``hr_repeat`` times per epoch (what a good SR output looks like), and
@@ -110,7 +110,7 @@ def labels_to_index(labels: Sequence[str]) -> np.ndarray:
 
 def training_data(config: GlyphTrainConfig) -> TrainingData:
     """The train-split inputs of the recipe (pure: renders in memory, ~2.5 ms per item)."""
-    from srjudge.testbed.build import TestbedConfig, glyph_arrays
+    from srjudge.testbed import TestbedConfig, glyph_arrays
 
     testbed = TestbedConfig(seed=config.testbed_seed)
     arrays = glyph_arrays(testbed, "train", count=config.train_items)
@@ -284,7 +284,7 @@ def evaluate(
     36 classes, and restricted to the digits); ``unread`` is the fraction read as nothing.
     """
     from srjudge.judges.readout import upsample_lr
-    from srjudge.testbed.build import SEVERITIES, TestbedConfig, digits_lr, glyph_arrays
+    from srjudge.testbed import SEVERITIES, TestbedConfig, digits_lr, glyph_arrays
 
     testbed = TestbedConfig(seed=testbed_seed, val_copies=copies, test_copies=copies)
     out: dict[str, Any] = {}

@@ -21,7 +21,7 @@ Their weights are :class:`GRPOSettings` ``fidelity_weight`` and ``format_weight`
 ``reward_weights``). LoRA (peft, via :mod:`srjudge.train.common`) by default, full fine-tuning
 with ``lora=None``. torch, transformers, trl and datasets are imported only when training.
 
-Processor adapter: the image-only processor that ``hf_backend.load_processor`` builds (for
+Processor adapter: the image-only processor that ``models.hf_folder.load_processor`` builds (for
 Qwen2-VL checkpoints without torchvision) serves GRPOTrainer as it is; the one thing set here is
 the tokenizer's ``padding_side = "left"``, which GRPOTrainer asks of its processing class.
 """
@@ -39,9 +39,9 @@ from typing import Any
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.judges.vlm import parsing
 from srjudge.judges.vlm.parsing import PREFERENCES, ParseError
-from srjudge.judges.vlm.prompts import PROMPTS, PromptTemplate, load_prompt_file
 from srjudge.train.common import LoraSettings
 from srjudge.train.pseudo_labels import PseudoLabel
+from srjudge.vlm.prompts import PROMPTS, PromptTemplate, load_prompt_file
 
 #: The completion's preference for the image shown first, by the protocol's answer word.
 PREFERENCE_VALUE = {"first": 1.0, "second": 0.0, "tie": 0.5}
@@ -406,6 +406,7 @@ def train_grpo(
     a result with ``writer=False``. Under plain DDP each process holds the whole model, so the
     merge needs nothing gathered (sharded ZeRO-3/FSDP states are not supported here).
     """
+    from srjudge.models.hf_folder import resolve_model_path
     from srjudge.train.common import (
         apply_lora,
         load_vlm_for_training,
@@ -413,7 +414,6 @@ def train_grpo(
         save_trained_vlm,
         trainable_parameter_count,
     )
-    from srjudge.vlm.backends.hf_backend import resolve_model_path
     from srjudge.vlm.images import DEFAULT_MAX_SIDE
 
     settings = settings or GRPOSettings()

@@ -560,7 +560,7 @@ def _hr_photos(hr_dir: Path | None, photos: Sequence[str] | None, size: int) -> 
 
         paths = expand_image_paths([hr_dir])
         return [(p.stem, load_image(p)) for p in paths]
-    from srjudge.demo import bundled_photo
+    from srjudge.images.samples import bundled_photo
 
     return [(name, bundled_photo(name, size)) for name in (photos or SYNTHETIC_PHOTOS)]
 

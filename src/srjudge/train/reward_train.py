@@ -363,7 +363,7 @@ def train_reward_model(
         trainable_parameter_count,
         write_training_record,
     )
-    from srjudge.train.reward_model import LRConditionedRewardModel
+    from srjudge.train.reward_model import reward_model_from_base
 
     cfg = config or RewardConfig()
     out = Path(out_dir)
@@ -393,7 +393,7 @@ def train_reward_model(
     device = resolve_train_device(cfg.device)
     on_cpu = device == "cpu"
     # Under `accelerate launch` the Trainer places the model on each process's GPU: load it unplaced.
-    model = LRConditionedRewardModel.from_base(
+    model = reward_model_from_base(
         base_model,
         lora=cfg.lora,
         full_finetune=cfg.lora is None,

@@ -2,11 +2,22 @@
 
 from srjudge.vlm.backends.base import (
     BACKENDS,
+    BackendEntry,
     BackendError,
     CachedBackend,
     RunStats,
     VLMBackend,
     create_backend,
+    register_backend,
 )
 
-__all__ = ["BACKENDS", "BackendError", "CachedBackend", "RunStats", "VLMBackend", "create_backend"]
+__all__ = [
+    "BACKENDS",
+    "BackendEntry",
+    "BackendError",
+    "CachedBackend",
+    "RunStats",
+    "VLMBackend",
+    "create_backend",
+    "register_backend",
+]

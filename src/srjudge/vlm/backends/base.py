@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from srjudge.errors import SrjudgeError
-from srjudge.registry import Registry
+from srjudge.registry import Entry, OptionSchema, Registry
 from srjudge.vlm.cache import CompletionCache
 from srjudge.vlm.request import ChatRequest, Completion, TokenLogprobs, requests_key_digest
 
@@ -128,14 +128,7 @@ class CachedBackend:
             def store(position: int, completion: Completion) -> None:
                 i = missing[position]
                 results[i] = completion
-                if self.cache is not None:
-                    self.cache.put(
-                        keys[i],
-                        completion,
-                        backend=identity["backend"],
-                        model=identity["model"],
-                        template=requests[i].template,
-                    )
+                self._remember(keys[i], completion, identity, requests[i].template)
 
             fresh = self.backend.complete([requests[i] for i in missing], on_result=store)
             if len(fresh) != len(missing):
@@ -149,6 +142,12 @@ class CachedBackend:
         for completion in out:
             self.stats.record(completion)
         return out
+
+    def _remember(self, key: str, completion: Completion, identity: Mapping[str, str], template: str) -> None:
+        if self.cache is not None:
+            self.cache.put(
+                key, completion, backend=identity["backend"], model=identity["model"], template=template
+            )
 
     def next_token_distribution(
         self, requests: Sequence[ChatRequest], words: Sequence[str]
@@ -181,14 +180,7 @@ class CachedBackend:
                     latency_s=latency,
                 )
                 results[i] = completion
-                if self.cache is not None:
-                    self.cache.put(
-                        keys[i],
-                        completion,
-                        backend=identity["backend"],
-                        model=identity["model"],
-                        template=keyed[i].template,
-                    )
+                self._remember(keys[i], completion, identity, keyed[i].template)
         out = [c for c in results if c is not None]
         for completion in out:
             self.stats.record(completion)
@@ -196,17 +188,25 @@ class CachedBackend:
 
 
 BackendFactory = Callable[[Mapping[str, Any]], VLMBackend]
-BACKENDS: Registry[BackendFactory] = Registry("VLM backend")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackendEntry(Entry):
+    """A registered VLM backend: ``factory(options) -> VLMBackend``; it validates its own options."""
+
+
+BACKENDS: Registry[BackendEntry] = Registry(
+    "VLM backend", packages=("srjudge.vlm.backends",), entry_type=BackendEntry
+)
+
+
+def register_backend(
+    name: str, description: str, *, options: OptionSchema
+) -> Callable[[BackendFactory], BackendFactory]:
+    """Register a factory ``f(options) -> VLMBackend`` under ``name``, with the options it takes."""
+    return BACKENDS.register(name, description, options=options)
 
 
 def create_backend(kind: str, options: Mapping[str, Any]) -> VLMBackend:
-    """Build a backend by kind (``openai`` or ``hf``) from its options; imports heavy stacks lazily."""
-    import importlib
-
-    modules = {"openai": "srjudge.vlm.backends.openai_backend", "hf": "srjudge.vlm.backends.hf_backend"}
-    if kind.lower() in modules and kind.lower() not in BACKENDS:
-        importlib.import_module(modules[kind.lower()])
-    if kind.lower() not in BACKENDS:
-        for module in modules.values():
-            importlib.import_module(module)
-    return BACKENDS.get(kind)(options)
+    """Build a backend by kind (``openai`` or ``hf``) from its options; heavy stacks load when built."""
+    return BACKENDS.get(kind).factory(options)

@@ -52,7 +52,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from srjudge.errors import MissingDependencyError, SpecError
-from srjudge.vlm.backends.base import BACKENDS, BackendError, ResultCallback, VLMBackend
+from srjudge.registry import REQUIRED
+from srjudge.spec import Choice
+from srjudge.vlm.backends.base import BackendError, ResultCallback, VLMBackend, register_backend
 from srjudge.vlm.images import data_uri
 from srjudge.vlm.request import (
     ChatMessage,
@@ -75,7 +77,15 @@ LOCAL_PLACEHOLDER_KEY = "EMPTY"
 MAX_RETRY_AFTER_S = 60.0
 """The longest server-requested wait (Retry-After) that is honoured; longer ones are cut to this."""
 
-_OPTIONS = ("model", "base_url", "api_key_env", "concurrency", "timeout", "max_retries", "structured")
+_OPTIONS = {
+    "model": (str, REQUIRED),
+    "base_url": (str, DEFAULT_BASE_URL),
+    "api_key_env": (str, DEFAULT_API_KEY_ENV),
+    "concurrency": (int, 4),
+    "timeout": (float, 60.0),
+    "max_retries": (int, 5),
+    "structured": (Choice(*STRUCTURED_MODES), "auto"),
+}
 _FOREIGN_OPTIONS = ("price_in", "price_out")  # read by the run accounting, not by the backend
 _INTERNAL_OPTIONS = ("_http_client", "_backoff_base", "_backoff_cap")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -587,9 +597,10 @@ def _response_text(response: Any) -> str:
         return ""
 
 
+@register_backend(
+    "openai",
+    "Any OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, SGLang); the key comes from the environment.",
+    options=_OPTIONS,
+)
 def _factory(options: Mapping[str, Any]) -> VLMBackend:
     return OpenAIBackend.from_options(options)
-
-
-if "openai" not in BACKENDS:
-    BACKENDS.add("openai", _factory)

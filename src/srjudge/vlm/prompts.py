@@ -33,6 +33,11 @@ class PromptTemplate:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def name(self) -> str:
+        """The registry name: the template's id."""
+        return self.id
+
+    @property
     def ref(self) -> str:
         """``id@version``: what enters cache keys and provenance."""
         return f"{self.id}@{self.version}"
@@ -87,11 +92,11 @@ PROMPTS: Registry[PromptTemplate] = Registry("prompt")
 
 
 def _load_builtin() -> None:
-    folder = resources.files("srjudge.judges.vlm") / "prompts"
+    folder = resources.files("srjudge.vlm") / "prompts"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".json"):
             template = PromptTemplate.from_dict(json.loads(entry.read_text()), source=entry.name)
-            PROMPTS.add(template.id, template)
+            PROMPTS.add(template)
 
 
 _load_builtin()

@@ -1,4 +1,4 @@
-"""Headless Chromium for checking static reports: screenshots, the rendered DOM and console errors.
+"""Test helper: headless Chromium for checking static reports (screenshots, rendered DOM, console errors).
 
 Only ever opens one local file (a ``file://`` URL). Network use is shut off: Chromium's background
 services are disabled, every host name resolves to nothing (``--host-resolver-rules``), every
