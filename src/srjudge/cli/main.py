@@ -15,6 +15,7 @@ from rich.table import Table
 from srjudge.cli.common import RankFormat, ScoreFormat, _emit, _fmt, _progress_task, app, err, out
 from srjudge.cli.options import FORMAT, JUDGE, MAX_PIXELS, OUT_DIR, OUT_FILE, RECURSIVE
 from srjudge.errors import SrjudgeError
+from srjudge.judges.base import Judge
 from srjudge.registry import Entry
 
 
@@ -242,11 +243,11 @@ def rank_cmd(
         out.print(f"why #1 beat #2: {why}")
 
 
-def _print_summary(judge: object) -> None:
+def _print_summary(judge: Judge) -> None:
     """Model-backed judges report calls, cache hits, tokens, latency and cost for the run (stderr)."""
-    summary = getattr(judge, "summary", None)
-    if callable(summary):
-        err.print("run summary: " + json.dumps(summary()))
+    summary = judge.summary()
+    if summary:
+        err.print("run summary: " + json.dumps(summary))
 
 
 @app.command("serve")

@@ -55,6 +55,15 @@ class VLMBackend(ABC):
     ) -> list[Completion]:
         """One completion per request, in order."""
 
+    has_logits: bool = False
+    """Whether :meth:`next_token_logprobs` reads the model's logits directly (local backends)."""
+
+    def next_token_logprobs(
+        self, requests: Sequence[ChatRequest], candidates: Sequence[str]
+    ) -> list[dict[str, float]]:
+        """Per request, ``{candidate: log p(first token of candidate)}``; only where ``has_logits``."""
+        raise BackendError(f"The {self.kind} backend has no direct access to logits.")
+
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release connections or models."""
 
@@ -159,9 +168,9 @@ class CachedBackend:
         The result is a Completion whose single ``logprobs`` entry holds ``top``: word or token
         -> log-probability.
         """
-        direct = getattr(self.backend, "next_token_logprobs", None)
-        if direct is None:
+        if not self.backend.has_logits:
             return self.complete(requests)
+        direct = self.backend.next_token_logprobs
         identity = self.backend.identity()
         suffix = "#next:" + ",".join(words)
         keyed = [replace(r, template=r.template + suffix) for r in requests]

@@ -242,6 +242,7 @@ class HFBackend(VLMBackend):
     """
 
     kind = "hf"
+    has_logits = True
     supports_json_schema = False
     supports_logprobs = True
 

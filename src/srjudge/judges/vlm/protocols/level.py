@@ -41,7 +41,7 @@ def parse_level(completion: Completion) -> dict[str, float]:
 
 def ask_levels(ctx: ProtocolContext, builders: Sequence[Builder]) -> list[Outcome]:
     """Run level questions; a backend that reads next-token probabilities directly is asked for them."""
-    direct = getattr(ctx.backend, "next_token_logprobs", None) is not None
+    direct = ctx.backend.has_logits
     return ctx.run(builders, parse_level, next_token_words=LEVELS if direct else None)
 
 
