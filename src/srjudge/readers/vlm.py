@@ -23,31 +23,17 @@ import numpy as np
 
 from srjudge.errors import SpecError
 from srjudge.readers.base import Reader, Reading, check_glyphs, register_reader, text_to_class
-from srjudge.registry import did_you_mean
-from srjudge.spec import Choice, Spec, coerce_options
-from srjudge.vlm.backends import BACKENDS, CachedBackend, RunStats, create_backend
+from srjudge.spec import Spec
+from srjudge.vlm.backends import CachedBackend, RunStats, create_backend
 from srjudge.vlm.cache import CompletionCache
-from srjudge.vlm.images import DEFAULT_MAX_SIDE
 from srjudge.vlm.prompts import PromptTemplate, load_prompt_file
 from srjudge.vlm.readout import READOUT_PROMPT, ReadoutSettings, read_out
+from srjudge.vlm.settings import SETTINGS_OPTIONS, settings_from_spec
 
-#: The reader's options (the backend's come from its registry entry), with their defaults.
-OPTIONS: dict[str, tuple[Any, Any]] = {
-    "samples": (int, 1),
-    "temperature": (float, 0.0),
-    "retries": (int, 2),
-    "max_side": (int, DEFAULT_MAX_SIDE),
-    "cache": (str, None),
-    "prompt": (str, None),
-    "seed": (int, 0),
-    "price_in": (float, None),
-    "price_out": (float, None),
-    # The vlm judge's options, accepted and recorded as that judge records them; unused by a reader.
-    "protocol": (str, "readout"),
-    "rank": (Choice("bt", "copeland"), "bt"),
-    "budget": (int, None),
-    "fidelity_weight": (float, 0.5),
-}
+#: The reader's options (the backend's come from its registry entry), with their defaults; the vlm
+#: judge's ``protocol`` (readout only), ``rank``, ``budget`` and ``fidelity_weight`` are accepted and
+#: recorded as that judge records them, and change nothing in a reading.
+OPTIONS: dict[str, tuple[Any, Any]] = {"protocol": (str, "readout"), **SETTINGS_OPTIONS}
 
 
 class VLMReader(Reader):
@@ -102,53 +88,24 @@ def vlm_reader_from_spec(spec: Spec) -> VLMReader:
         raise SpecError("The vlm reader names its backend: vlm:hf,model=/path or vlm:openai,model=NAME.")
     if "protocol" in options and options["protocol"] != "readout":
         raise SpecError(f"The vlm reader always uses protocol=readout; got protocol={options['protocol']}.")
-    kind = kind.lower()
-    if kind not in BACKENDS:
-        raise SpecError(
-            "The vlm reader names its backend: vlm:hf,model=/path or vlm:openai,model=NAME; "
-            f"got {kind!r}.{did_you_mean(kind, BACKENDS.names())} Backends: {', '.join(BACKENDS.names())}."
-        )
-    backend_schema = BACKENDS.get(kind).options
-    coerce_options(Spec("vlm", kind, options), {**OPTIONS, **backend_schema}, kind="reader")  # unknown ones
-    if "model" not in options:
-        raise SpecError(f"vlm:{kind} needs model=... (a model name for openai, a local folder for hf).")
-    given = coerce_options(
-        Spec("vlm", kind, {k: v for k, v in options.items() if k in OPTIONS}), OPTIONS, kind="reader"
+    vlm = settings_from_spec(
+        kind, options, protocol="readout", what="The vlm reader names its backend", role="reader"
     )
-    values = {key: given.get(key, default) for key, (_, default) in OPTIONS.items()}
     settings = ReadoutSettings(
-        samples=values["samples"],
-        temperature=values["temperature"],
-        retries=values["retries"],
-        max_side=values["max_side"],
-        seed=values["seed"],
+        samples=vlm.samples,
+        temperature=vlm.temperature,
+        retries=vlm.retries,
+        max_side=vlm.max_side,
+        seed=vlm.seed,
     )
-    if not 0.0 <= values["fidelity_weight"] <= 1.0:
-        raise SpecError(f"fidelity_weight must be in [0, 1], got {values['fidelity_weight']}.")
-    if values["budget"] is not None and values["budget"] < 1:
-        raise SpecError(f"budget must be >= 1 model call, got {values['budget']}.")
-    prompt = load_prompt_file(values["prompt"]) if values["prompt"] else READOUT_PROMPT
-    backend_options = {k: v for k, v in options.items() if k in backend_schema}
-    cache_off = (values["cache"] or "").lower() in ("off", "none", "false")
+    prompt = load_prompt_file(vlm.prompt) if vlm.prompt else READOUT_PROMPT
+    cache_off = (vlm.cache or "").lower() in ("off", "none", "false")
     client = CachedBackend(
-        create_backend(kind, backend_options),
-        None if cache_off else CompletionCache(values["cache"]),
-        RunStats(price_in_per_mtok=values["price_in"], price_out_per_mtok=values["price_out"]),
+        create_backend(vlm.backend, vlm.backend_options),
+        None if cache_off else CompletionCache(vlm.cache),
+        RunStats(price_in_per_mtok=vlm.price_in, price_out_per_mtok=vlm.price_out),
     )
-    config = {
-        "backend": kind,
-        "backend_options": backend_options,
-        "protocol": "readout",
-        "samples": settings.samples,
-        "temperature": settings.temperature,
-        "retries": settings.retries,
-        "max_side": settings.max_side,
-        "prompt": values["prompt"],
-        "rank": values["rank"],
-        "budget": values["budget"],
-        "fidelity_weight": values["fidelity_weight"],
-        "seed": settings.seed,
-    }
+    config = vlm.public()
     return VLMReader(client, config, prompt=prompt, settings=settings)
 
 

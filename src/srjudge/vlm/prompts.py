@@ -8,14 +8,15 @@ Users can supply their own template file (same JSON fields) with ``vlm:...,promp
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from srjudge.errors import SpecError
 from srjudge.registry import Registry
+from srjudge.vlm.request import ChatMessage, ChatRequest, GenerationParams, Part, TextPart
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,27 @@ class PromptTemplate:
             return self.user.format(**values)
         except KeyError as exc:
             raise SpecError(f"Prompt {self.ref} needs a value for {exc.args[0]!r}.") from None
+
+    def request(
+        self, parts: Sequence[Part], params: GenerationParams, *, sample: int = 0, attempt: int = 0
+    ) -> ChatRequest:
+        """One chat request: the system turn, the user ``parts``, the retry hint after a failed attempt.
+
+        Sample ``k`` gets seed ``params.seed + k``; ``id@version`` (plus ``+retryN``) names the request
+        in cache keys and provenance.
+        """
+        messages = [ChatMessage.system(self.system)] if self.system else []
+        user = list(parts)
+        if attempt > 0 and self.retry_hint:
+            user.append(TextPart("\n" + self.retry_hint))
+        messages.append(ChatMessage("user", tuple(user)))
+        seed = None if params.seed is None else params.seed + sample
+        return ChatRequest(
+            messages=tuple(messages),
+            params=replace(params, seed=seed),
+            template=self.ref + (f"+retry{attempt}" if attempt else ""),
+            sample_index=sample,
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str) -> PromptTemplate:

@@ -17,16 +17,16 @@ is read with :func:`srjudge.vlm.prompts.load_prompt_file`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from srjudge.errors import SpecError
 from srjudge.vlm.answers import ParseError, extract_json_object, number_field, string_field
 from srjudge.vlm.backends.base import CachedBackend
 from srjudge.vlm.images import DEFAULT_MAX_SIDE, fit_longest_side
 from srjudge.vlm.prompts import PROMPTS, PromptTemplate
-from srjudge.vlm.request import ChatMessage, ChatRequest, Completion, GenerationParams, ImagePart, TextPart
+from srjudge.vlm.request import ChatRequest, Completion, GenerationParams, ImagePart, TextPart
+from srjudge.vlm.settings import check_sampling
 
 __all__ = [
     "READOUT_PROMPT",
@@ -57,12 +57,7 @@ class ReadoutSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.samples < 1:
-            raise SpecError(f"samples must be >= 1, got {self.samples}.")
-        if self.retries < 0:
-            raise SpecError(f"retries must be >= 0, got {self.retries}.")
-        if self.temperature < 0:
-            raise SpecError(f"temperature must be >= 0, got {self.temperature}.")
+        check_sampling(self.samples, self.retries, self.temperature)
 
 
 @dataclass
@@ -99,20 +94,7 @@ def readout_request(
         json_schema=prompt.schema,
         schema_name=prompt.id.replace("-", "_"),
     )
-    messages = []
-    if prompt.system:
-        messages.append(ChatMessage.system(prompt.system))
-    user: list[TextPart | ImagePart] = [image, TextPart(prompt.render())]
-    if attempt > 0 and prompt.retry_hint:
-        user.append(TextPart("\n" + prompt.retry_hint))
-    messages.append(ChatMessage("user", tuple(user)))
-    seed = None if params.seed is None else params.seed + sample
-    return ChatRequest(
-        messages=tuple(messages),
-        params=replace(params, seed=seed),
-        template=prompt.ref + (f"+retry{attempt}" if attempt else ""),
-        sample_index=sample,
-    )
+    return prompt.request([image, TextPart(prompt.render())], params, sample=sample, attempt=attempt)
 
 
 def parse_readout(text: str) -> tuple[str, float]:

@@ -49,13 +49,11 @@ from srjudge.vlm.backends.base import CachedBackend, RunStats, VLMBackend
 from srjudge.vlm.images import fit_longest_side
 from srjudge.vlm.prompts import PromptTemplate
 from srjudge.vlm.request import (
-    ChatMessage,
     ChatRequest,
     Completion,
     GenerationParams,
     ImagePart,
     Part,
-    TextPart,
 )
 
 T = TypeVar("T")
@@ -113,20 +111,7 @@ class ProtocolContext:
         attempt: int,
     ) -> ChatRequest:
         """One chat request: the template's system turn, the user parts, the retry hint after a failure."""
-        messages = []
-        if template.system:
-            messages.append(ChatMessage.system(template.system))
-        user = list(parts)
-        if attempt > 0 and template.retry_hint:
-            user.append(TextPart("\n" + template.retry_hint))
-        messages.append(ChatMessage("user", tuple(user)))
-        seed = None if params.seed is None else params.seed + sample
-        return ChatRequest(
-            messages=tuple(messages),
-            params=replace(params, seed=seed),
-            template=template.ref + (f"+retry{attempt}" if attempt else ""),
-            sample_index=sample,
-        )
+        return template.request(parts, params, sample=sample, attempt=attempt)
 
     def builder(self, template: PromptTemplate, parts: Sequence[Part], params: GenerationParams) -> Builder:
         """The request for one item, per (sample, attempt)."""
