@@ -333,6 +333,10 @@ class Judge(ABC):
         check_candidates(candidates, names)
         return make_ranking(self.spec, self.score_many(candidates, lr=lr, hr=hr))
 
+    def compare_directly(self, a: np.ndarray, b: np.ndarray) -> Comparison | None:
+        """A direct comparison where the judge has one; None means: compare the two scores."""
+        return None
+
     @_checks_images
     def compare(
         self,
@@ -343,7 +347,13 @@ class Judge(ABC):
         hr: np.ndarray | None = None,
         tie_margin: float = 0.0,
     ) -> Comparison:
-        """A versus B; a tie when the scores differ by at most ``tie_margin`` (or either abstains)."""
+        """A versus B; a tie when the scores differ by at most ``tie_margin`` (or either abstains).
+
+        Judges that can ask "which is better?" directly (a pairwise VLM) answer in :meth:`compare_directly`.
+        """
+        direct = self.compare_directly(a, b)
+        if direct is not None:
+            return direct
         va, vb = self.score_many([a, b], lr=lr, hr=hr)
         if va.score is None or vb.score is None:
             return Comparison("tie", va, vb, 0.0)

@@ -70,17 +70,22 @@ def resolve_train_device(device: str) -> str:
     raise SpecError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
 
 
+DTYPE_NAMES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+}
+"""Spellings of a torch dtype a user may write -> its torch name."""
+
+
 def _resolve_dtype(dtype: str, device: str) -> Any:
     torch = _require_torch()
     key = dtype.strip().lower().removeprefix("torch.")
-    names = {
-        "float32": "float32",
-        "fp32": "float32",
-        "bfloat16": "bfloat16",
-        "bf16": "bfloat16",
-        "float16": "float16",
-        "fp16": "float16",
-    }
+    names = DTYPE_NAMES
     if key == "auto":
         if device.startswith("cuda") and torch.cuda.is_bf16_supported():
             return torch.bfloat16

@@ -122,20 +122,9 @@ class VLMJudge(CandidateSetJudge):
         note = f" [image sent as {record.describe()}, max_side={self.cfg.max_side}]"
         return replace(verdict, rationale=verdict.rationale + note)
 
-    def compare(
-        self,
-        a: np.ndarray,
-        b: np.ndarray,
-        *,
-        lr: np.ndarray | None = None,
-        hr: np.ndarray | None = None,
-        tie_margin: float = 0.0,
-    ) -> Comparison:
-        """A versus B: asked directly where the protocol has its own comparison (pairwise), else by score."""
-        direct = self.protocol.compare(self.context(), a, b)
-        if direct is not None:
-            return direct
-        return super().compare(a, b, lr=lr, hr=hr, tie_margin=tie_margin)
+    def compare_directly(self, a: np.ndarray, b: np.ndarray) -> Comparison | None:
+        """Asked directly where the protocol has its own comparison (pairwise), else None (by score)."""
+        return self.protocol.compare(self.context(), a, b)
 
     # ------------------------------------------------------------------ diagnostics
     def logit_lens(self, image: np.ndarray) -> list[dict[str, float]]:

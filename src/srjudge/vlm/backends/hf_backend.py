@@ -29,6 +29,7 @@ from srjudge.models.hf_folder import (
     set_offline,
     weights_revision,
 )
+from srjudge.models.hf_vlm import DTYPE_NAMES
 from srjudge.registry import REQUIRED
 from srjudge.spec import Choice
 from srjudge.vlm.backends.base import BackendError, ResultCallback, VLMBackend, register_backend
@@ -63,16 +64,7 @@ OPTION_NAMES = tuple(OPTIONS)
 #: Options that belong to other layers (the judge resizes images itself); accepted and ignored here.
 IGNORED_OPTIONS = frozenset({"max_side"})
 
-_DTYPES = {
-    "auto": "auto",
-    "float32": "float32",
-    "fp32": "float32",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-}
+_DTYPES = {"auto": "auto", **DTYPE_NAMES}
 _DEVICE_RE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 #: End-of-turn markers of common chat templates; those the tokenizer knows also stop generation.
 _END_OF_TURN = ("<|im_end|>", "<end_of_utterance>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
