@@ -14,7 +14,7 @@ from scipy import stats
 
 from srjudge.bench import fitting as F
 from srjudge.bench import measures as M
-from srjudge.bench.page import format_value, to_csv, to_markdown, write_bench_page
+from srjudge.bench.page import format_value, render_bench_page, to_csv, to_markdown, write_bench_page
 
 
 def _logistic_data(n: int = 200, seed: int = 0, noise: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
@@ -307,14 +307,10 @@ def test_page_is_self_contained_and_escaped(tmp_path: Path) -> None:
         {"judge": evil, "srcc": 0.81234, "srcc_lo": 0.7, "n": 10, "fit": None},
         {"judge": "niqe & co", "srcc": float("nan"), "extra": "a|b"},
     ]
-    path = write_bench_page(
-        tmp_path / "out",
-        f"Bench {evil}",
-        {"MOS <KonIQ>": rows},
-        plots,
-        {"dataset": evil, "n_boot": 1000},
-        note=f"note {evil}",
+    page = render_bench_page(
+        f"Bench {evil}", {"MOS <KonIQ>": rows}, plots, {"dataset": evil, "n_boot": 1000}, note=f"note {evil}"
     )
+    path = write_bench_page(tmp_path / "out", page)
     text = path.read_text(encoding="utf-8")
     assert "<script" not in text.lower()
     assert "&lt;script&gt;" in text

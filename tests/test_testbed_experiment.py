@@ -21,11 +21,10 @@ from srjudge.testbed.candidates import CandidateCache, Item, ensure_candidates
 from srjudge.testbed.measures import (
     ItemFacts,
     Pick,
+    baseline_measures,
     candidate_measures,
     judge_measures,
-    oracle_measures,
     outcome,
-    random_measures,
 )
 from srjudge.testbed.results import ExperimentConfig, backend_specs
 
@@ -79,13 +78,13 @@ def test_judge_measures_on_hand_made_picks() -> None:
 def test_random_and_oracle_baselines_are_exact() -> None:
     """Random = mean over candidates per item (no sampling); oracle = any candidate correct."""
     facts = _facts()
-    r = random_measures(facts, n_boot=100, seed=0)
+    r = baseline_measures("random", facts, n_boot=100, seed=0)
     expected = np.mean([1 / 3, 1.0, 0.0, 2 / 3])
     assert r.top1_accuracy.value == pytest.approx(expected)
     # confident wrong: a: 1 of 3 (bicubic 8 at 0.3 is unclear); c: 3 of 3
     assert r.hallucination is not None and r.hallucination.value == pytest.approx(np.mean([1 / 3, 0, 1, 0]))
     assert r.tws is not None and r.tws.value == pytest.approx(np.mean([50, 60, 50, 136 / 3]))
-    o = oracle_measures(facts, n_boot=100, seed=0)
+    o = baseline_measures("oracle", facts, n_boot=100, seed=0)
     assert o.top1_accuracy.value == pytest.approx(3 / 4)
     assert o.hallucination is not None and o.hallucination.value == pytest.approx(1 / 4)  # item c only
 

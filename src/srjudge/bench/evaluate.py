@@ -15,7 +15,7 @@ from srjudge.bench.bootstrap import Estimate
 from srjudge.bench.datasets import BestOfNDataset, MOSDataset, PairwiseDataset
 from srjudge.bench.grouped import GroupedMeasures, grouped_measures
 from srjudge.bench.measures import best_of_n, instability, mos_measures, pairwise_accuracy
-from srjudge.bench.page import nonempty_columns, to_csv, to_markdown, write_bench_page
+from srjudge.bench.page import nonempty_columns, render_bench_page, to_csv, to_markdown, write_bench_page
 from srjudge.bench.run import JudgeResult, check_repeats, mean_prediction, run_judge
 from srjudge.judges.base import Judge
 from srjudge.judges.vlm.stability import level_of
@@ -291,9 +291,8 @@ def run_bench(
         notes[within_title] = GROUPED_NOTE
     else:
         tables = {measure: rows}
-    write_bench_page(
-        out_dir, f"srjudge bench: {dataset.name}", tables, plot_files, settings, note, table_notes=notes
-    )
+    title = f"srjudge bench: {dataset.name}"
+    write_bench_page(out_dir, render_bench_page(title, tables, plot_files, settings, note, table_notes=notes))
     return rows
 
 

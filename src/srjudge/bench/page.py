@@ -184,7 +184,9 @@ def render_bench_page(
     *,
     table_notes: Mapping[str, str] | None = None,
 ) -> str:
-    """The whole page as a string (plots read from disk and embedded, each in a figure with its caption).
+    """The whole page as a string: one table per entry of ``tables``, the PNG ``plots`` embedded, each in
+    a figure with its caption (a ``(path, caption)`` pair captions its plot; a bare path is captioned
+    with its file name).
 
     Tables drop their empty columns; the ``judge`` column may wrap at separators, every other cell
     stays on one line (the table scrolls sideways when it is wider than the page). ``table_notes``
@@ -221,24 +223,12 @@ def html_page(title: str, body: str, *, css: str = PAGE_CSS) -> str:
     )
 
 
-def write_bench_page(
-    out_dir: Path | str,
-    title: str,
-    tables: Mapping[str, Sequence[Mapping[str, Any]]],
-    plots: Sequence[Plot],
-    settings: Mapping[str, Any],
-    note: str,
-    *,
-    table_notes: Mapping[str, str] | None = None,
-) -> Path:
-    """Write ``out_dir/index.html``: one table per entry of ``tables``, the PNG ``plots`` embedded
-    (a ``(path, caption)`` pair captions its plot; a bare path is captioned with its file name)."""
+def write_bench_page(out_dir: Path | str, page: str) -> Path:
+    """Write ``page`` (from :func:`render_bench_page`) as ``out_dir/index.html``; returns its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "index.html"
-    path.write_text(
-        render_bench_page(title, tables, plots, settings, note, table_notes=table_notes), encoding="utf-8"
-    )
+    path.write_text(page, encoding="utf-8")
     return path
 
 

@@ -13,7 +13,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +83,18 @@ def run_judge(
     """Score every item ``repeats`` times (streamed, resumable) and time it."""
     config_hash = judge.provenance().config_hash
     scores = JsonlStore(out_dir / "scores" / f"{judge_slug(judge.spec)}.jsonl", config_hash)
-    result = JudgeResult(judge.spec, config_hash)
+    run = _Scoring(judge, scores, JudgeResult(judge.spec, config_hash), repeats, progress)
     started = time.perf_counter()
     try:
         if isinstance(dataset, MOSDataset):
-            _run_mos(dataset, judge, scores, result, repeats, progress)
+            _run_mos(dataset, run)
         elif isinstance(dataset, PairwiseDataset):
-            _run_pairwise(dataset, judge, scores, result, repeats, progress)
+            _run_pairwise(dataset, run)
         else:
-            _run_best_of_n(dataset, judge, scores, result, repeats, progress)
+            _run_best_of_n(dataset, run)
     finally:
         scores.close()
+    result = run.result
     result.seconds = time.perf_counter() - started
     result.summary = judge.summary()
     return result
@@ -108,69 +108,76 @@ def files_digest(paths: Sequence[Path | None]) -> str:
     return h.hexdigest()[:16]
 
 
-def _row(
-    scores: JsonlStore,
-    result: JudgeResult,
-    key: str,
-    images: int,
-    compute: Callable[[], dict[str, Any]],
-    abstain: Callable[[str], dict[str, Any]],
-    digest: str,
-) -> dict[str, Any]:
-    """The stored prediction for ``key`` made from the same file contents, or a new one (flushed at once);
-    a judge error is an abstention."""
-    row = scores.get(key)
-    if row is not None and row.get("digest") == digest:
-        result.reused += 1
+@dataclass
+class _Scoring:
+    """One judge's pass over a dataset: its score file, its result, the repeats and the progress callback."""
+
+    judge: Judge
+    scores: JsonlStore
+    result: JudgeResult
+    repeats: int
+    progress: Progress | None
+
+    def rows(
+        self,
+        key: str,
+        images: int,
+        compute: Callable[[Judge], dict[str, Any]],
+        abstain: Callable[[str], dict[str, Any]],
+        digest: str,
+    ) -> list[dict[str, Any]]:
+        """One row per repeat of the item ``key`` (``compute`` gets the judge of that repeat)."""
+        return [self._row(key, r, images, compute, abstain, digest) for r in range(self.repeats)]
+
+    def _row(
+        self,
+        key: str,
+        repeat: int,
+        images: int,
+        compute: Callable[[Judge], dict[str, Any]],
+        abstain: Callable[[str], dict[str, Any]],
+        digest: str,
+    ) -> dict[str, Any]:
+        """The stored prediction for repeat ``repeat`` of ``key`` made from the same file contents, or a
+        new one (flushed at once); a judge error is an abstention."""
+        key = f"{key}#{repeat}"
+        row = self.scores.get(key)
+        if row is not None and row.get("digest") == digest:
+            self.result.reused += 1
+            return row
+        try:
+            row = compute(self.judge.for_repeat(repeat))
+        except SrjudgeError as exc:  # the judge cannot score this item: it abstains, and says why
+            row = {**abstain(str(exc)), "error": str(exc)}
+        row["digest"] = digest
+        self.scores.put(key, row)
+        self.result.images += images
         return row
-    try:
-        row = compute()
-    except SrjudgeError as exc:  # the judge cannot score this item: it abstains, and says why
-        row = {**abstain(str(exc)), "error": str(exc)}
-    row["digest"] = digest
-    scores.put(key, row)
-    result.images += images
-    return row
+
+    def done(self, n: int, total: int) -> None:
+        if self.progress:
+            self.progress(self.judge.spec, n, total)
 
 
-def _run_mos(
-    ds: MOSDataset,
-    judge: Judge,
-    scores: JsonlStore,
-    result: JudgeResult,
-    repeats: int,
-    progress: Progress | None,
-) -> None:
+def _run_mos(ds: MOSDataset, run: _Scoring) -> None:
     for n, item in enumerate(ds.items, 1):
 
-        def compute(item: Any = item, r: int = 0) -> dict[str, Any]:
-            verdict = judge.for_repeat(r).score(load_image(item.image), lr=_opt(item.lr), hr=_opt(item.ref))
+        def compute(judge: Judge, item: Any = item) -> dict[str, Any]:
+            verdict = judge.score(load_image(item.image), lr=_opt(item.lr), hr=_opt(item.ref))
             return {"score": _score(verdict), "raw": verdict.raw, "tags": list(verdict.tags)}
 
         digest = files_digest([item.image, item.lr, item.ref])
-        none: Callable[[str], dict[str, Any]] = lambda _: {"score": None}  # noqa: E731
-        rows = [
-            _row(scores, result, f"{item.image}#{r}", 1, partial(compute, r=r), none, digest)
-            for r in range(repeats)
-        ]
-        result.predictions[str(item.image)] = [row["score"] for row in rows]
-        if progress:
-            progress(judge.spec, n, len(ds.items))
+        rows = run.rows(str(item.image), 1, compute, lambda _: {"score": None}, digest)
+        run.result.predictions[str(item.image)] = [row["score"] for row in rows]
+        run.done(n, len(ds.items))
 
 
-def _run_pairwise(
-    ds: PairwiseDataset,
-    judge: Judge,
-    scores: JsonlStore,
-    result: JudgeResult,
-    repeats: int,
-    progress: Progress | None,
-) -> None:
+def _run_pairwise(ds: PairwiseDataset, run: _Scoring) -> None:
     consistency: list[Any] = []
     for n, item in enumerate(ds.items, 1):
 
-        def compute(item: Any = item, r: int = 0) -> dict[str, Any]:
-            comparison = judge.for_repeat(r).compare(load_image(item.a), load_image(item.b), lr=_opt(item.lr))
+        def compute(judge: Judge, item: Any = item) -> dict[str, Any]:
+            comparison = judge.compare(load_image(item.a), load_image(item.b), lr=_opt(item.lr))
             return {
                 "a": _score(comparison.verdict_a),
                 "b": _score(comparison.verdict_b),
@@ -182,46 +189,31 @@ def _run_pairwise(
             return {"a": None, "b": None, "winner": "tie", "position_consistency": None}
 
         digest = files_digest([item.a, item.b, item.lr])
-        rows = [
-            _row(scores, result, f"{item.a}|{item.b}#{r}", 2, partial(compute, r=r), abstain, digest)
-            for r in range(repeats)
-        ]
-        result.predictions[f"{item.a}|{item.b}"] = [v for row in rows for v in (row["a"], row["b"])]
-        result.extra.setdefault("winners", []).append([row["winner"] for row in rows])
+        rows = run.rows(f"{item.a}|{item.b}", 2, compute, abstain, digest)
+        run.result.predictions[f"{item.a}|{item.b}"] = [v for row in rows for v in (row["a"], row["b"])]
+        run.result.extra.setdefault("winners", []).append([row["winner"] for row in rows])
         consistency += [row.get("position_consistency") for row in rows]
-        if progress:
-            progress(judge.spec, n, len(ds.items))
-    result.extra["position_consistency"] = consistency
+        run.done(n, len(ds.items))
+    run.result.extra["position_consistency"] = consistency
 
 
-def _run_best_of_n(
-    ds: BestOfNDataset,
-    judge: Judge,
-    scores: JsonlStore,
-    result: JudgeResult,
-    repeats: int,
-    progress: Progress | None,
-) -> None:
+def _run_best_of_n(ds: BestOfNDataset, run: _Scoring) -> None:
     for n, group in enumerate(ds.groups, 1):
         count = len(group.candidates)
 
         def abstain(_: str, count: int = count) -> dict[str, Any]:
             return {"scores": [None] * count}
 
-        def compute(group: Any = group, r: int = 0) -> dict[str, Any]:
+        def compute(judge: Judge, group: Any = group) -> dict[str, Any]:
             images = [load_image(p) for p in group.candidates]
             lr = load_image(group.lr) if group.lr else None
-            verdicts = judge.for_repeat(r).score_many(images, lr=lr)
+            verdicts = judge.score_many(images, lr=lr)
             return {"scores": [_score(v) for v in verdicts]}
 
         digest = files_digest([group.lr, *group.candidates])
-        rows = [
-            _row(scores, result, f"{group.group}#{r}", count, partial(compute, r=r), abstain, digest)
-            for r in range(repeats)
-        ]
-        result.predictions[group.group] = [v for row in rows for v in row["scores"]]
-        if progress:
-            progress(judge.spec, n, len(ds.groups))
+        rows = run.rows(group.group, count, compute, abstain, digest)
+        run.result.predictions[group.group] = [v for row in rows for v in row["scores"]]
+        run.done(n, len(ds.groups))
 
 
 def mean_prediction(values: Sequence[float | None]) -> float:

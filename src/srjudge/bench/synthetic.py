@@ -102,13 +102,17 @@ def make_synthetic(
     def save(rel: str, image: np.ndarray) -> Path:
         return save_png(root / rel, image)
 
+    def photo_inputs(photo: str) -> tuple[np.ndarray, np.ndarray, Path]:
+        """A photo's HR crop, its clean LR and the saved LR file."""
+        hr = bundled_photo(photo, _HR_SIZE)
+        clean = _downscale(hr)
+        return hr, clean, save(f"lr/{photo}.png", clean)
+
+    rows: list[list[Any]] = []
     if fmt == "mos":
-        rows: list[list[Any]] = []
         for photo in photos:
-            hr = bundled_photo(photo, _HR_SIZE)
-            clean = _downscale(hr)
+            hr, clean, lr_clean = photo_inputs(photo)
             ref = save(f"hr/{photo}.png", hr)
-            lr_clean = save(f"lr/{photo}.png", clean)
             entries: list[tuple[str, float, Path, np.ndarray]] = []
             for level, s in enumerate(strengths, 1):
                 # Every output of one photo shares the clean LR as its input (as in SR quality datasets);
@@ -126,8 +130,8 @@ def make_synthetic(
                     [_rel(img, root), f"{score:.3f}", _rel(ref, root), _rel(lr_path, root)]
                     + ([photo] if grouped else [])
                 )
-        csv_path = root / "mos.csv"
-        _write_csv(csv_path, ["image", "mos", "ref", "lr"] + (["group"] if grouped else []), rows)
+        file_name, header = "mos.csv", ["image", "mos", "ref", "lr"] + (["group"] if grouped else [])
+        meta: dict[str, Any] = {"format": "mos", "score": "mos", "higher_is_better": True}
         description = (
             "SYNTHETIC, not human opinion. Per photo (128x128 crop of a scikit-image photo), the LR is a "
             "MATLAB-bicubic x4 downscale; level L in 1..levels has strength s = L/(levels+1) and its image "
@@ -137,26 +141,9 @@ def make_synthetic(
             "MOS = clip(5 - 4*s + N(0, 0.1), 1, 5), seeded. Every image of a photo lists the clean LR as "
             "its input." + (" The group column names the photo." if grouped else "")
         )
-        _write_meta(
-            root,
-            {
-                "format": "mos",
-                "score": "mos",
-                "higher_is_better": True,
-                "name": name,
-                "synthetic": True,
-                "description": description,
-                "file": csv_path.name,
-            },
-        )
-        return csv_path
-
-    if fmt == "pairwise":
-        pair_rows: list[list[Any]] = []
+    elif fmt == "pairwise":
         for photo in photos:
-            hr = bundled_photo(photo, _HR_SIZE)
-            clean = _downscale(hr)
-            lr_clean = save(f"lr/{photo}.png", clean)
+            _, clean, lr_clean = photo_inputs(photo)
             images: list[tuple[Path, float]] = []
             for level, s in enumerate(strengths, 1):
                 images.append(
@@ -179,9 +166,9 @@ def make_synthetic(
                         rest = 10 - win
                         lose, vt = rest - rest // 2, rest // 2
                         va, vb = (win, lose) if sa < sb else (lose, win)
-                    pair_rows.append([_rel(pa, root), _rel(pb, root), va, vb, vt, _rel(lr_clean, root)])
-        csv_path = root / "pairwise.csv"
-        _write_csv(csv_path, ["a", "b", "votes_a", "votes_b", "votes_tie", "lr"], pair_rows)
+                    rows.append([_rel(pa, root), _rel(pb, root), va, vb, vt, _rel(lr_clean, root)])
+        file_name, header = "pairwise.csv", ["a", "b", "votes_a", "votes_b", "votes_tie", "lr"]
+        meta = {"format": "pairwise"}
         description = (
             "SYNTHETIC, not human opinion. Per photo, images as in synthetic-mos: bicubic x4 of the LR "
             "degraded at strength s = L/(levels+1) (blur sigma 1.5*s, noise std 0.06*s, JPEG 95-70*s), plus "
@@ -189,53 +176,33 @@ def make_synthetic(
             "strength wins with 6 + round(8*|sa - sb|) + U{0,1} votes (at most 10), the rest split between "
             "the loser and tie; equal strengths get 3 / 3 / 4 tie votes (a tie)."
         )
-        _write_meta(
-            root,
-            {
-                "format": "pairwise",
-                "name": name,
-                "synthetic": True,
-                "description": description,
-                "file": csv_path.name,
-            },
+    else:
+        cand_strengths = {"truthlike": 0.0, "bicubic": 0.25, "blurred": 0.5, "nearest": 0.65, "noisy": 0.8}
+        for photo in photos:
+            hr, clean, lr_path = photo_inputs(photo)
+            up = bicubic(clean, _SCALE)
+            made = {
+                "truthlike": quantize_8bit(0.7 * hr + 0.3 * up),
+                "bicubic": up,
+                "blurred": apply_steps(up, [blur_step(1.5), quantise_step()]),
+                "nearest": nearest(clean, _SCALE),
+                "noisy": apply_steps(up, [_noise(0.08, rng), quantise_step()]),
+            }
+            order = [str(k) for k in rng.permutation(list(made))]
+            for key in order:
+                path = save(f"candidates/{photo}_{key}.png", made[key])
+                votes = round(10 * (1.0 - cand_strengths[key]))
+                rows.append([photo, _rel(lr_path, root), _rel(path, root), votes])
+        file_name, header = "best_of_n.csv", ["group", "lr", "candidate", "votes"]
+        meta = {"format": "best-of-n"}
+        description = (
+            "SYNTHETIC, not human opinion. Per photo: LR = MATLAB-bicubic x4 downscale of a 128x128 crop; "
+            "5 candidates in seeded random order with strengths truth-like 0.7*HR + 0.3*bicubic (0.0), "
+            "bicubic x4 (0.25), bicubic blurred sigma 1.5 (0.5), nearest-neighbour x4 (0.65), bicubic + "
+            "Gaussian noise std 0.08 (0.8); votes = round(10 * (1 - strength)), strictly decreasing."
         )
-        return csv_path
-
-    cand_strengths = {"truthlike": 0.0, "bicubic": 0.25, "blurred": 0.5, "nearest": 0.65, "noisy": 0.8}
-    group_rows: list[list[Any]] = []
-    for photo in photos:
-        hr = bundled_photo(photo, _HR_SIZE)
-        clean = _downscale(hr)
-        lr_path = save(f"lr/{photo}.png", clean)
-        up = bicubic(clean, _SCALE)
-        made = {
-            "truthlike": quantize_8bit(0.7 * hr + 0.3 * up),
-            "bicubic": up,
-            "blurred": apply_steps(up, [blur_step(1.5), quantise_step()]),
-            "nearest": nearest(clean, _SCALE),
-            "noisy": apply_steps(up, [_noise(0.08, rng), quantise_step()]),
-        }
-        order = [str(k) for k in rng.permutation(list(made))]
-        for key in order:
-            path = save(f"candidates/{photo}_{key}.png", made[key])
-            votes = round(10 * (1.0 - cand_strengths[key]))
-            group_rows.append([photo, _rel(lr_path, root), _rel(path, root), votes])
-    csv_path = root / "best_of_n.csv"
-    _write_csv(csv_path, ["group", "lr", "candidate", "votes"], group_rows)
-    description = (
-        "SYNTHETIC, not human opinion. Per photo: LR = MATLAB-bicubic x4 downscale of a 128x128 crop; "
-        "5 candidates in seeded random order with strengths truth-like 0.7*HR + 0.3*bicubic (0.0), "
-        "bicubic x4 (0.25), bicubic blurred sigma 1.5 (0.5), nearest-neighbour x4 (0.65), bicubic + "
-        "Gaussian noise std 0.08 (0.8); votes = round(10 * (1 - strength)), strictly decreasing."
-    )
-    _write_meta(
-        root,
-        {
-            "format": "best-of-n",
-            "name": name,
-            "synthetic": True,
-            "description": description,
-            "file": csv_path.name,
-        },
-    )
+    csv_path = root / file_name
+    _write_csv(csv_path, header, rows)
+    meta.update(name=name, synthetic=True, description=description, file=csv_path.name)
+    _write_meta(root, meta)
     return csv_path

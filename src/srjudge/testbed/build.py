@@ -27,7 +27,7 @@ from srjudge.errors import SpecError, SrjudgeError
 from srjudge.images.io import load_image, to_uint8
 from srjudge.provenance import Provenance, config_hash
 from srjudge.testbed.arrays import GeneratedItem, generate_items
-from srjudge.testbed.items import SPLITS, TestbedConfig, item_specs
+from srjudge.testbed.items import SPLITS, ItemIdentity, TestbedConfig, item_specs
 from srjudge.testbed.severity import SEVERITIES, SEVERITY_SPECS
 
 MANIFEST_FORMAT = "srjudge-testbed"
@@ -41,7 +41,7 @@ class TestbedError(SrjudgeError):
 
 
 @dataclass(frozen=True)
-class TestbedItem:
+class TestbedItem(ItemIdentity):
     """One LR input of a built testbed (paths are absolute; ``record`` replays the LR from the HR).
 
     ``seed``: the item's degradation seed (0 for sklearn digits); the glyph's own seed and drawn
@@ -51,13 +51,6 @@ class TestbedItem:
 
     __test__ = False
 
-    id: str
-    split: str
-    source: str
-    label: str
-    face: str | None
-    seed: int
-    severity: int
     lr_path: Path
     hr_path: Path | None
     record: dict[str, Any]
@@ -104,13 +97,7 @@ class Manifest:
 def _row(gen: GeneratedItem, lr_sha: str, hr_sha: str | None) -> dict[str, Any]:
     s = gen.spec
     return {
-        "id": s.id,
-        "split": s.split,
-        "source": s.source,
-        "label": s.label,
-        "face": s.face,
-        "seed": s.seed,
-        "severity": s.severity,
+        **s.identity(),
         "lr": f"lr/{s.id}.png",
         "hr": None if gen.hr is None else f"hr/{s.id}.png",
         "lr_sha256": lr_sha,

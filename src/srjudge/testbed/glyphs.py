@@ -63,23 +63,29 @@ def _mpl_font_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf"
 
 
-_FACE_TABLE = (
-    ("DejaVuSans", "DejaVu Sans", "regular"),
-    ("DejaVuSans-Bold", "DejaVu Sans", "bold"),
-    ("DejaVuSans-Oblique", "DejaVu Sans", "oblique"),
-    ("DejaVuSans-BoldOblique", "DejaVu Sans", "bold oblique"),
-    ("DejaVuSerif", "DejaVu Serif", "regular"),
-    ("DejaVuSerif-Bold", "DejaVu Serif", "bold"),
-    ("DejaVuSerif-Italic", "DejaVu Serif", "italic"),
-    ("DejaVuSerif-BoldItalic", "DejaVu Serif", "bold italic"),
-    ("DejaVuSansMono", "DejaVu Sans Mono", "regular"),
-    ("DejaVuSansMono-Bold", "DejaVu Sans Mono", "bold"),
-    ("DejaVuSansMono-Oblique", "DejaVu Sans Mono", "oblique"),
-    ("DejaVuSansMono-BoldOblique", "DejaVu Sans Mono", "bold oblique"),
+_FAMILIES = (
+    ("DejaVuSans", "DejaVu Sans", "Oblique"),
+    ("DejaVuSerif", "DejaVu Serif", "Italic"),
+    ("DejaVuSansMono", "DejaVu Sans Mono", "Oblique"),
 )
+"""Each family's file stem, name and slanted style; a family has four faces: regular, bold, slanted and
+bold slanted (files ``<stem>``, ``<stem>-Bold``, ``<stem>-<Slant>``, ``<stem>-Bold<Slant>``)."""
+
+
+def _family_faces(stem: str, family: str, slant: str, font_dir: Path) -> tuple[FontFace, ...]:
+    styles = (
+        ("", "regular"),
+        ("-Bold", "bold"),
+        (f"-{slant}", slant.lower()),
+        (f"-Bold{slant}", f"bold {slant.lower()}"),
+    )
+    return tuple(
+        FontFace(stem + suffix, family, style, font_dir / f"{stem}{suffix}.ttf") for suffix, style in styles
+    )
+
 
 FONT_FACES: tuple[FontFace, ...] = tuple(
-    FontFace(name, family, style, _mpl_font_dir() / f"{name}.ttf") for name, family, style in _FACE_TABLE
+    face for stem, family, slant in _FAMILIES for face in _family_faces(stem, family, slant, _mpl_font_dir())
 )
 """The 12 DejaVu faces bundled with matplotlib (Sans, Serif, Sans Mono; regular, bold, oblique/italic)."""
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
+from srjudge.config import config_to_dict
 from srjudge.degrade.core import check_seed
 from srjudge.errors import ImageError, SpecError
 from srjudge.provenance import config_hash
@@ -154,24 +155,8 @@ class TestbedConfig:
         return next((s for s in SPLITS if name in self.faces_of(s)), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "seed": self.seed,
-            "hr_size": self.hr_size,
-            "scale": self.scale,
-            "train_faces": list(self.train_faces),
-            "val_faces": list(self.val_faces),
-            "test_faces": list(self.test_faces),
-            "train_copies": self.train_copies,
-            "val_copies": self.val_copies,
-            "test_copies": self.test_copies,
-            "severities": list(self.severities),
-            "classes": self.classes,
-            "splits": list(self.splits),
-            "include_sklearn_digits": self.include_sklearn_digits,
-            "sklearn_val_every": self.sklearn_val_every,
-            "sklearn_limit": self.sklearn_limit,
-            "jitter": self.jitter.to_dict(),
-        }
+        """Every field in order, tuples as lists and the jitter as a dict (what :meth:`hash` hashes)."""
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TestbedConfig:
@@ -205,8 +190,8 @@ def check_split(split: Any) -> str:
 
 
 @dataclass(frozen=True)
-class ItemSpec:
-    """Where an item comes from, before any pixel is made (cheap to enumerate)."""
+class ItemIdentity:
+    """What names an item: the fields its spec, the built item and its ``items.jsonl`` row share."""
 
     id: str
     split: str
@@ -215,6 +200,16 @@ class ItemSpec:
     face: str | None
     seed: int
     severity: int
+
+    def identity(self) -> dict[str, Any]:
+        """The identity fields as a dict, in field order."""
+        return {f.name: getattr(self, f.name) for f in fields(ItemIdentity)}
+
+
+@dataclass(frozen=True)
+class ItemSpec(ItemIdentity):
+    """Where an item comes from, before any pixel is made (cheap to enumerate)."""
+
     copy: int = 0
     glyph_seed: int = 0
     digit_index: int = -1

@@ -111,16 +111,20 @@ class Measures:
             "abstained": self.abstained,
         }
         for key in ("top1_accuracy", "fused_accuracy", "hallucination", "fused_hallucination", "tws"):
-            est = getattr(self, key)
-            row[key] = None if est is None else _num(est.value)
-            row[f"{key}_low"] = None if est is None else _num(est.low)
-            row[f"{key}_high"] = None if est is None else _num(est.high)
+            row.update(_estimate_columns(key, getattr(self, key)))
         row["note"] = self.note
         return row
 
 
 def _num(value: float) -> float | None:
     return None if not math.isfinite(value) else round(float(value), 6)
+
+
+def _estimate_columns(key: str, est: Estimate | None) -> dict[str, float | None]:
+    """``<key>``, ``<key>_low``, ``<key>_high`` of an estimate (rounded; None where undefined)."""
+    if est is None:
+        return {key: None, f"{key}_low": None, f"{key}_high": None}
+    return {key: _num(est.value), f"{key}_low": _num(est.low), f"{key}_high": _num(est.high)}
 
 
 def _estimate(values: Sequence[float], n_boot: int, seed: int) -> Estimate:
@@ -196,70 +200,56 @@ def _candidate_flags(f: ItemFacts, threshold: float) -> tuple[np.ndarray, np.nda
     return correct, wrong
 
 
-def _baseline(
-    name: str,
-    severity: str,
-    n: int,
-    accuracy: Sequence[float],
-    hallucination: Sequence[float],
-    tws: Sequence[float | None] | None,
-    n_boot: int,
-    seed: int,
-    note: str,
+Baseline = Literal["random", "oracle"]
+
+_BASELINE_NOTES: dict[str, str] = {
+    "random": "expected value of a uniform pick (exact)",
+    "oracle": "any candidate correct; hallucination only if every candidate is a confident wrong symbol",
+}
+
+
+def baseline_measures(
+    name: Baseline,
+    facts: Sequence[ItemFacts],
+    *,
+    severity: str = "all",
+    threshold: float = 0.5,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> Measures:
-    """A baseline row (no abstentions, no fusion) from per-item values."""
+    """A baseline row (no abstentions, no fusion) over ``facts``.
+
+    ``random``: a uniformly random pick: per item the exact expectation (mean over its candidates), then
+    the mean. ``oracle``: the best any selector could do: 1 when some candidate is correct (0
+    hallucination then).
+    """
+    if name not in _BASELINE_NOTES:
+        raise ValueError(f"unknown baseline {name!r}; use one of {', '.join(_BASELINE_NOTES)}")
+    acc, hall, tws = [], [], []
+    for f in facts:
+        correct, wrong = _candidate_flags(f, threshold)
+        if name == "random":
+            acc.append(float(correct.mean()))
+            hall.append(float(wrong.mean()))
+            values = [t for t in f.tws if t is not None]
+            tws.append(float(np.mean(values)) if values else None)
+        else:
+            acc.append(float(correct.max()))
+            hall.append(float(correct.max() == 0 and wrong.min() == 1))
     return Measures(
         name=name,
         kind="baseline",
         severity=severity,
-        n=n,
+        n=len(facts),
         abstained=0,
-        top1_accuracy=_estimate(accuracy, n_boot, seed),
+        top1_accuracy=_estimate(acc, n_boot, seed),
         fused_accuracy=None,
-        hallucination=_estimate(hallucination, n_boot, seed),
+        hallucination=_estimate(hall, n_boot, seed),
         fused_hallucination=None,
-        tws=None if tws is None else _maybe_estimate(tws, n_boot, seed),
+        tws=_maybe_estimate(tws, n_boot, seed) if name == "random" else None,
         n_boot=n_boot,
-        note=note,
+        note=_BASELINE_NOTES[name],
     )
-
-
-def random_measures(
-    facts: Sequence[ItemFacts],
-    *,
-    severity: str = "all",
-    threshold: float = 0.5,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> Measures:
-    """A uniformly random pick: per item the exact expectation (mean over its candidates), then the mean."""
-    acc, hall, tws = [], [], []
-    for f in facts:
-        correct, wrong = _candidate_flags(f, threshold)
-        acc.append(float(correct.mean()))
-        hall.append(float(wrong.mean()))
-        values = [t for t in f.tws if t is not None]
-        tws.append(float(np.mean(values)) if values else None)
-    note = "expected value of a uniform pick (exact)"
-    return _baseline("random", severity, len(facts), acc, hall, tws, n_boot, seed, note)
-
-
-def oracle_measures(
-    facts: Sequence[ItemFacts],
-    *,
-    severity: str = "all",
-    threshold: float = 0.5,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> Measures:
-    """The best any selector could do: 1 when some candidate is correct (0 hallucination then)."""
-    acc, hall = [], []
-    for f in facts:
-        correct, wrong = _candidate_flags(f, threshold)
-        acc.append(float(correct.max()))
-        hall.append(float(correct.max() == 0 and wrong.min() == 1))
-    note = "any candidate correct; hallucination only if every candidate is a confident wrong symbol"
-    return _baseline("oracle", severity, len(facts), acc, hall, None, n_boot, seed, note)
 
 
 @dataclass(frozen=True)
@@ -283,10 +273,7 @@ class CandidateMeasures:
             "candidates": self.n_candidates,
         }
         for key in ("accuracy", "wrong_symbol", "items_with_wrong", "items_disagreeing"):
-            est: Estimate = getattr(self, key)
-            row[key] = _num(est.value)
-            row[f"{key}_low"] = _num(est.low)
-            row[f"{key}_high"] = _num(est.high)
+            row.update(_estimate_columns(key, getattr(self, key)))
         return row
 
 
@@ -394,10 +381,13 @@ def measure_all(
                     seed=seed,
                 )
             )
-    for sev, group in groups:
-        rows.append(random_measures(group, severity=sev, threshold=threshold, n_boot=n_boot, seed=seed))
-    for sev, group in groups:
-        rows.append(oracle_measures(group, severity=sev, threshold=threshold, n_boot=n_boot, seed=seed))
+    for baseline in ("random", "oracle"):
+        for sev, group in groups:
+            rows.append(
+                baseline_measures(
+                    baseline, group, severity=sev, threshold=threshold, n_boot=n_boot, seed=seed
+                )
+            )
     for backend in dict.fromkeys(backend_name(b) for b in backends):
         for sev, group in groups:
             m = candidate_measures(

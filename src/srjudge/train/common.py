@@ -1,8 +1,10 @@
-"""Shared training plumbing: LoRA, training records; YAML configs and VLM loading/saving re-exported.
+"""Shared training plumbing: LoRA, the learning-rate schedule, training records; YAML configs and VLM
+loading/saving re-exported.
 
-LoRA (:class:`LoraSettings`, :func:`apply_lora`) and the training record (:func:`write_training_record`)
-live here. YAML configs come from :mod:`srjudge.config`; loading a local VLM for training and saving a
-trained one (a plain folder that ``vlm:hf,model=<folder>`` loads like any other checkpoint) come from
+LoRA (:class:`LoraSettings`, :func:`apply_lora`), the warm-up + cosine schedule of the small networks
+(:func:`warmup_cosine_lr`) and the training record (:func:`write_training_record`) live here. YAML
+configs come from :mod:`srjudge.config`; loading a local VLM for training and saving a trained one (a
+plain folder that ``vlm:hf,model=<folder>`` loads like any other checkpoint) come from
 :mod:`srjudge.models.hf_vlm`, which the reward model shares; both are re-exported here for the training
 code. Everything is offline, and torch, transformers and peft are imported inside the functions that
 need them, so importing this module is light.
@@ -11,6 +13,7 @@ need them, so importing this module is light.
 from __future__ import annotations
 
 import dataclasses
+import math
 import platform
 import sys
 from collections.abc import Mapping, Sequence
@@ -36,6 +39,7 @@ __all__ = [
     "save_config_yaml",
     "save_trained_vlm",
     "trainable_parameter_count",
+    "warmup_cosine_lr",
     "write_training_record",
 ]
 
@@ -111,6 +115,19 @@ def trainable_parameter_count(model: Any) -> tuple[int, int]:
     trainable = sum(int(p.numel()) for p in model.parameters() if p.requires_grad)
     total = sum(int(p.numel()) for p in model.parameters())
     return trainable, total
+
+
+def warmup_cosine_lr(
+    step: int, total_steps: int, *, lr: float, warmup_steps: int, min_lr_ratio: float = 0.0
+) -> float:
+    """The learning rate at ``step`` (0-based): linear warm-up over ``warmup_steps``, then cosine decay
+    from ``lr`` to ``lr * min_lr_ratio`` at ``total_steps``."""
+    if warmup_steps and step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    span = max(total_steps - warmup_steps, 1)
+    progress = min(max(step - warmup_steps, 0) / span, 1.0)
+    floor = lr * min_lr_ratio
+    return floor + (lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from srjudge.sr.conditional_diffusion import (
     to_gray,
     upsample_condition,
 )
+from srjudge.train.common import warmup_cosine_lr
 
 SEVERITY_NAMES = ("clean", "mild", "moderate", "severe")
 
@@ -170,12 +171,13 @@ def _step_generator(seed: int, step: int) -> Any:
 
 def learning_rate(config: DiffusionSRTrainConfig, step: int) -> float:
     """Linear warm-up over ``warmup_steps``, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
-    if config.warmup_steps and step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    span = max(config.steps - config.warmup_steps, 1)
-    progress = min(max(step - config.warmup_steps, 0) / span, 1.0)
-    floor = config.lr * config.min_lr_ratio
-    return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return warmup_cosine_lr(
+        step,
+        config.steps,
+        lr=config.lr,
+        warmup_steps=config.warmup_steps,
+        min_lr_ratio=config.min_lr_ratio,
+    )
 
 
 def train_diffusion_sr(
@@ -325,17 +327,13 @@ class DiffusionEvaluation:
     steps: int
     eta: float
     reader: str | None
-    rows: tuple[SeverityEvaluation, ...]
     seconds: float
     samples_per_second: float
+    rows: tuple[SeverityEvaluation, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "split": self.split,
-            "samples": self.samples,
-            "steps": self.steps,
-            "eta": self.eta,
-            "reader": self.reader,
+            **dataclasses.asdict(self),
             "seconds": round(self.seconds, 2),
             "samples_per_second": round(self.samples_per_second, 2),
             "rows": [r.to_dict() for r in self.rows],
@@ -424,9 +422,9 @@ def evaluate_diffusion_sr(
         steps=steps,
         eta=eta,
         reader=reader_name,
-        rows=tuple(rows),
         seconds=seconds,
         samples_per_second=total / seconds if seconds > 0 else float("inf"),
+        rows=tuple(rows),
     )
 
 

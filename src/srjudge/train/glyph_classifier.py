@@ -42,6 +42,7 @@ import numpy as np
 from srjudge.errors import SpecError
 from srjudge.readers.base import CLASS_INDEX, CLASSES
 from srjudge.readers.classifier import RECORD_NAME, WEIGHTS_NAME, glyph_input
+from srjudge.train.common import warmup_cosine_lr
 
 Progress = Callable[[str], None]
 
@@ -153,13 +154,6 @@ def _augment(x: Any, gen: Any, config: GlyphTrainConfig) -> Any:
     return out.clamp(0.0, 1.0)
 
 
-def _lr_at(step: int, total: int, config: GlyphTrainConfig) -> float:
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
-    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
 def _epoch_order(data: TrainingData, config: GlyphTrainConfig, epoch: int) -> np.ndarray:
     rng = np.random.default_rng([config.seed, epoch])
     hr = np.flatnonzero(data.kind == 0)
@@ -214,7 +208,8 @@ def train_network(
             xb = _augment(x_all[idx], gen, config)
             yb = y_all[idx]
             for group in opt.param_groups:
-                group["lr"] = _lr_at(epoch * per_epoch + i, total, config)
+                step = epoch * per_epoch + i
+                group["lr"] = warmup_cosine_lr(step, total, lr=config.lr, warmup_steps=config.warmup_steps)
             logits = net(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
             opt.zero_grad(set_to_none=True)

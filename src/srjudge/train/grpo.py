@@ -32,14 +32,21 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.judges.vlm import parsing
 from srjudge.judges.vlm.parsing import PREFERENCES, ParseError
-from srjudge.train.common import LoraSettings
+from srjudge.train.common import (
+    LoraSettings,
+    apply_lora,
+    load_vlm_for_training,
+    resolve_train_device,
+    save_trained_vlm,
+    trainable_parameter_count,
+)
 from srjudge.train.pseudo_labels import PseudoLabel
 from srjudge.vlm.prompts import PROMPTS, PromptTemplate, load_prompt_file
 
@@ -294,17 +301,10 @@ class GRPOResult:
     processes: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "model_dir": self.model_dir,
-            "adapter_dir": self.adapter_dir,
-            "steps": self.steps,
-            "rows": self.rows,
-            "pairs": self.pairs,
-            "seconds": round(self.seconds, 3),
-            "log": [dict(x) for x in self.log],
-            "trainable_parameters": self.trainable_parameters,
-            "processes": self.processes,
-        }
+        """Every field but ``writer`` (which process returned it, not what the run made), in field order."""
+        data = {**asdict(self), "seconds": round(self.seconds, 3), "log": [dict(x) for x in self.log]}
+        del data["writer"]
+        return data
 
 
 _LOG_KEYS = ("loss", "reward", "reward_std", "kl", "learning_rate", "grad_norm", "completions/mean_length")
@@ -407,13 +407,6 @@ def train_grpo(
     merge needs nothing gathered (sharded ZeRO-3/FSDP states are not supported here).
     """
     from srjudge.models.hf_folder import resolve_model_path
-    from srjudge.train.common import (
-        apply_lora,
-        load_vlm_for_training,
-        resolve_train_device,
-        save_trained_vlm,
-        trainable_parameter_count,
-    )
     from srjudge.vlm.images import DEFAULT_MAX_SIDE
 
     settings = settings or GRPOSettings()

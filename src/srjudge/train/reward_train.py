@@ -28,7 +28,14 @@ from typing import Any
 from srjudge import atomic
 from srjudge.errors import SrjudgeError
 from srjudge.jsonl import open_for_append, read_jsonl
-from srjudge.train.common import LoraSettings
+from srjudge.train.common import (
+    LoraSettings,
+    config_to_dict,
+    resolve_train_device,
+    save_config_yaml,
+    trainable_parameter_count,
+    write_training_record,
+)
 from srjudge.train.reward_pairs import PreferencePair, load_pairs, pairs_digest, split_by_lr
 
 TRAINABLE_FILE = "reward_trainable.safetensors"
@@ -356,13 +363,6 @@ def train_reward_model(
     import torch
     from transformers import TrainingArguments, set_seed
 
-    from srjudge.train.common import (
-        config_to_dict,
-        resolve_train_device,
-        save_config_yaml,
-        trainable_parameter_count,
-        write_training_record,
-    )
     from srjudge.train.reward_model import reward_model_from_base
 
     cfg = config or RewardConfig()

@@ -44,6 +44,7 @@ from srjudge.train.common import (
     apply_lora,
     config_to_dict,
     load_vlm_for_training,
+    resolve_train_device,
     save_config_yaml,
     save_trained_vlm,
     trainable_parameter_count,
@@ -312,8 +313,6 @@ def train_stage(
     import transformers
     from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTTrainer
-
-    from srjudge.train.common import resolve_train_device
 
     if not examples:
         raise SrjudgeError("no training examples")
