@@ -45,7 +45,8 @@ class LogisticFit:
 
     def __call__(self, x: ArrayLike) -> FloatArray:
         """The mapping applied to predictions ``x``."""
-        return _FUNCS[self.kind](np.asarray(x, dtype=np.float64), *self.params)
+        mapped: FloatArray = _FUNCS[self.kind](np.asarray(x, dtype=np.float64), *self.params)
+        return mapped
 
 
 def oriented(pred: ArrayLike, human: ArrayLike, higher_is_better: bool) -> tuple[FloatArray, FloatArray]:

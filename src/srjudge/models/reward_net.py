@@ -127,7 +127,7 @@ def _is_peft(model: Any) -> bool:
     return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
 
 
-class LRConditionedRewardModel(_Module):
+class LRConditionedRewardModel(_Module):  # type: ignore[misc]  # nn.Module when torch is installed
     """VLM backbone + linear head: ``forward(**inputs) -> rewards`` of shape (batch,), float32."""
 
     def __init__(

@@ -157,7 +157,8 @@ def register_reader(
 def create_reader(spec: str | Spec) -> Reader:
     """Build a reader from its spec: ``classifier``, ``referee``, ``ocr``, ``vlm:hf,model=/path``."""
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
-    return READERS.get(parsed.name).factory(parsed)
+    reader: Reader = READERS.get(parsed.name).factory(parsed)
+    return reader
 
 
 def list_readers() -> list[ReaderEntry]:

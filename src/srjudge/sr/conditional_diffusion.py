@@ -186,7 +186,8 @@ def ddim_scheduler(config: Mapping[str, Any]) -> Any:
 
 def to_gray(images: np.ndarray) -> np.ndarray:
     """(..., H, W, 3) RGB -> (..., H, W) gray: the channel mean (exact for gray replicated to RGB)."""
-    return np.asarray(images, dtype=np.float32).mean(axis=-1)
+    gray: np.ndarray = np.asarray(images, dtype=np.float32).mean(axis=-1)
+    return gray
 
 
 def upsample_condition(lr_gray: np.ndarray, scale: int = SCALE) -> np.ndarray:
@@ -534,7 +535,8 @@ class ConditionalDiffusionSR(SRBackend):
     def upscale(self, lr: np.ndarray, *, scale: int = SCALE, seed: int | None = None) -> np.ndarray:
         """One x4 sample for ``seed`` (None means 0)."""
         self._check_scale(scale)
-        return self.sample_batch(np.asarray(lr)[None], [int(seed or 0)])[0]
+        sample: np.ndarray = self.sample_batch(np.asarray(lr)[None], [int(seed or 0)])[0]
+        return sample
 
     def _check_scale(self, scale: object) -> None:
         if isinstance(scale, bool) or scale != SCALE:

@@ -230,12 +230,12 @@ def pad_multiple(lr: np.ndarray, multiple: int) -> np.ndarray:
 def _downsampling(unet_config: Any) -> int:
     """How many times a diffusers UNet halves its input: once per down block but the last."""
     blocks = getattr(unet_config, "down_block_types", None) or ()
-    return 2 ** max(len(blocks) - 1, 0)
+    return int(2 ** max(len(blocks) - 1, 0))
 
 
 def _decoder_factor(vae_config: Any) -> int:
     """The upsampling factor of a diffusers VAE/VQ decoder: 2 per block but the last."""
-    return 2 ** max(len(getattr(vae_config, "block_out_channels", ()) or ()) - 1, 0)
+    return int(2 ** max(len(getattr(vae_config, "block_out_channels", ()) or ()) - 1, 0))
 
 
 class DiffusersSR(SRBackend):

@@ -237,7 +237,8 @@ class LinearModel:
     intercept: float = 0.0
 
     def raw(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.std) @ self.weights + self.intercept
+        raw: np.ndarray = ((x - self.mean) / self.std) @ self.weights + self.intercept
+        return raw
 
     def contributions(self, x: np.ndarray) -> dict[str, float]:
         z = (x - self.mean) / self.std * self.weights
@@ -434,7 +435,12 @@ def cv_report(
 ) -> dict[str, Any]:
     """Cross-validated agreement of the fitted judge next to each input judge's own score."""
     usable = np.isfinite(result.cv_predictions)
-    masked = lambda v: np.where(usable, v, math.nan)  # noqa: E731  (same images for everyone)
+
+    def masked(values: np.ndarray) -> np.ndarray:
+        """The same images for everyone: those the fitted judge predicted."""
+        out: np.ndarray = np.where(usable, values, math.nan)
+        return out
+
     rows = {
         "fitted (cross-validated)": evaluate_predictions(
             table, result.cv_predictions, n_boot=n_boot, seed=seed

@@ -69,7 +69,7 @@ def first_word(text: str, allowed: Sequence[str]) -> str:
     words = re.findall(r"[a-z]+", text.lower())
     for word in words[:12]:
         if word in allowed:
-            return word
+            return str(word)
     if looks_like_refusal(text):
         raise ParseError(f"the model refused: {text.strip()[:120]!r}")
     raise ParseError(f"none of {', '.join(allowed)} in the answer: {text.strip()[:120]!r}")

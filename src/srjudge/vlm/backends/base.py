@@ -218,4 +218,5 @@ def register_backend(
 
 def create_backend(kind: str, options: Mapping[str, Any]) -> VLMBackend:
     """Build a backend by kind (``openai`` or ``hf``) from its options; heavy stacks load when built."""
-    return BACKENDS.get(kind).factory(options)
+    backend: VLMBackend = BACKENDS.get(kind).factory(options)
+    return backend

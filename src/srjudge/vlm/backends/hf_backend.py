@@ -282,7 +282,8 @@ class HFBackend(VLMBackend):
                     f"hf backend: device={device!r} but only {torch.cuda.device_count()} CUDA device(s) "
                     "are visible"
                 )
-        return torch.device(device)
+        resolved: Any = torch.device(device)
+        return resolved  # type: ignore[no-any-return]  # torch is lazily bound here (untyped)
 
     def _cuda_default_dtype(self) -> str:
         return "bfloat16" if self._torch.cuda.is_bf16_supported() else "float16"
