@@ -281,6 +281,21 @@ class Judge(ABC):
     def provenance(self) -> Provenance:
         return Provenance.of(self.spec, {"spec": self.spec, **self.config})
 
+    def verdict(self, score: float, raw: float | None, **fields: Any) -> Verdict:
+        """A verdict of this judge (its spec and provenance) with ``score`` and any other fields."""
+        return Verdict(judge=self.spec, score=score, raw=raw, provenance=self.provenance(), **fields)
+
+    def abstention(self, reason: str, **fields: Any) -> Verdict:
+        """No score from this judge, and why (never a default score)."""
+        return Verdict(
+            judge=self.spec,
+            score=None,
+            raw=None,
+            provenance=self.provenance(),
+            abstain_reason=reason,
+            **fields,
+        )
+
     @property
     def needs_lr(self) -> bool:
         """True when the judge scores against the LR input, so ``lr=`` must be given (LR-consistency

@@ -101,15 +101,7 @@ class FittedJudge(CandidateSetJudge):
                 else:
                     values.append(float(value))
             if missing:
-                verdicts.append(
-                    Verdict(
-                        judge=self.spec,
-                        score=None,
-                        raw=None,
-                        provenance=self.provenance(),
-                        abstain_reason="input judge gave no value: " + ", ".join(missing),
-                    )
-                )
+                verdicts.append(self.abstention("input judge gave no value: " + ", ".join(missing)))
                 continue
             z = (np.asarray(values) - self.mean) / self.std * self.weights
             raw = float(z.sum() + self.intercept)
@@ -121,11 +113,9 @@ class FittedJudge(CandidateSetJudge):
             contributions = {f"{s}.{k}": float(c) for (s, k), c in zip(self.inputs, z, strict=True)}
             top = sorted(contributions.items(), key=lambda kv: -abs(kv[1]))[:3]
             verdicts.append(
-                Verdict(
-                    judge=self.spec,
-                    score=score,
-                    raw=raw,
-                    provenance=self.provenance(),
+                self.verdict(
+                    score,
+                    raw,
                     rationale="fitted to raters; largest terms: "
                     + ", ".join(f"{k} {v:+.2f}" for k, v in top),
                     components={f"{s}.{k}": x for (s, k), x in zip(self.inputs, values, strict=True)},

@@ -28,21 +28,15 @@ class MetricJudge(Judge):
         value = self.metric(image, hr=hr, lr=lr)
         info = self.metric.info
         if math.isnan(value):
-            return Verdict(
-                judge=self.spec,
-                score=None,
-                raw=None,
-                provenance=self.provenance(),
-                abstain_reason=f"{info.name} is undefined for this image (NaN)",
+            return self.abstention(
+                f"{info.name} is undefined for this image (NaN)",
                 raw_higher_is_better=info.higher_is_better,
             )
         direction = "higher" if info.higher_is_better else "lower"
         unit = f" {info.unit}" if info.unit else ""
-        return Verdict(
-            judge=self.spec,
-            score=self.metric.score(value),
-            raw=value,
-            provenance=self.provenance(),
+        return self.verdict(
+            self.metric.score(value),
+            value,
             rationale=f"{info.name} = {value:.4g}{unit} ({direction} is better)",
             raw_higher_is_better=info.higher_is_better,
         )

@@ -171,17 +171,12 @@ class ReadoutJudge(CandidateSetJudge):
             lr_note += f" ({lr_read.note or 'unreadable'}; LR term dropped)"
         elif parts.agree_lr is None and self.w_lr > 0:
             lr_note += " (no mass; LR term dropped)"
-        provenance = self.provenance()
         verdicts = []
         for i, reading in enumerate(cand):
             if reading.label is None:
                 verdicts.append(
-                    Verdict(
-                        judge=self.spec,
-                        score=None,
-                        raw=None,
-                        provenance=provenance,
-                        abstain_reason=f"the reader read nothing: {reading.note or 'no label'}",
+                    self.abstention(
+                        f"the reader read nothing: {reading.note or 'no label'}",
                         tags=("unreadable",),
                         rationale=f"reads nothing; {consensus_note}; {lr_note}",
                     )
@@ -190,12 +185,8 @@ class ReadoutJudge(CandidateSetJudge):
             value = float(parts.scores[i])
             if not math.isfinite(value):  # a label read with confidence 0: its distribution has no mass
                 verdicts.append(
-                    Verdict(
-                        judge=self.spec,
-                        score=None,
-                        raw=None,
-                        provenance=provenance,
-                        abstain_reason=(
+                    self.abstention(
+                        (
                             f"the reader read '{reading.label}' with confidence "
                             f"{float(reading.confidence):g}: no evidence to score"
                         ),
@@ -218,11 +209,9 @@ class ReadoutJudge(CandidateSetJudge):
                 components["agree_lr"] = float(parts.agree_lr[i])
                 components["lr_confidence"] = float(lr_read.confidence)
             verdicts.append(
-                Verdict(
-                    judge=self.spec,
-                    score=100.0 * value,
-                    raw=value,
-                    provenance=provenance,
+                self.verdict(
+                    100.0 * value,
+                    value,
                     confidence=float(reading.confidence),
                     tags=tuple(tags),
                     rationale=f"reads {_describe(reading)}; {consensus_note}; {lr_note}",

@@ -73,18 +73,15 @@ class RewardJudge(Judge):
         for i, image in enumerate(images):
             check_lr_scale(image, lr, f"candidate {i}", "LR input")
         rewards = self.model.rewards(lr, list(images), batch_size=self.batch_size)
-        provenance = self.provenance()
         centre = self.model.reward_center
         verdicts = []
         for reward in rewards:
             z = reward - centre
             score = 100.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
             verdicts.append(
-                Verdict(
-                    judge=self.spec,
-                    score=score,
-                    raw=reward,
-                    provenance=provenance,
+                self.verdict(
+                    score,
+                    reward,
                     rationale=(
                         f"reward {reward:.4f} (higher is better; model {self.digest}, centre {centre:.4f}); "
                         "score = 100*sigmoid(reward - centre)"

@@ -358,11 +358,9 @@ class TrustJudge(CandidateSetJudge):
             if "readout" in contributions and read is not None and read.raw is not None:
                 components["readout"] = read.raw
             verdicts.append(
-                Verdict(
-                    judge=self.spec,
-                    score=100.0 * value,
-                    raw=value,
-                    provenance=self.provenance(),
+                self.verdict(
+                    100.0 * value,
+                    value,
                     tags=tuple(tags),
                     rationale=rationale,
                     components=components,

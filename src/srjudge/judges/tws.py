@@ -140,11 +140,9 @@ class TWSJudge(CandidateSetJudge):
             )
             parts = ", ".join(f"{k} {v:.3f}" for k, v in terms.items())
             verdicts.append(
-                Verdict(
-                    judge=self.spec,
-                    score=100.0 * tws,
-                    raw=tws,
-                    provenance=self.provenance(),
+                self.verdict(
+                    100.0 * tws,
+                    tws,
                     rationale=f"TWS {tws:.3f} vs {ref_name} ({parts}).{note}",
                     components={**terms, "tws": tws},
                     tags=() if semantic is not None else ("no-semantic-term",),
