@@ -67,8 +67,12 @@ class Entry:
             type_name = getattr(typ, "__name__", str(typ))
             if type_name.startswith("value: use one of "):
                 type_name = type_name.removeprefix("value: use one of ").replace(", ", "|")
-            shown = "required" if default is REQUIRED else ("none" if default is None else repr(default))
-            lines.append(f"{key}: {type_name} (default {shown})")
+            shown = (
+                "required"
+                if default is REQUIRED
+                else f"default {'none' if default is None else repr(default)}"
+            )
+            lines.append(f"{key}: {type_name} ({shown})")
         return lines
 
     def summary(self) -> dict[str, Any]:

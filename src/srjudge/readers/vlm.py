@@ -110,7 +110,10 @@ def vlm_reader_from_spec(spec: Spec) -> VLMReader:
 
 
 @register_reader(
-    "vlm", "A vision-language model with the read-out protocol (vlm:hf,model=/path or vlm:openai,...)."
+    "vlm",
+    "A vision-language model with the read-out protocol (vlm:hf,model=/path or vlm:openai,...); "
+    "the backend's options are listed under VLM backends.",
+    options=OPTIONS,
 )
 def _make_vlm(spec: Spec) -> Reader:
     return vlm_reader_from_spec(spec)
