@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))  # after stdlib: tests/select
 from srjudge.judges.vlm import VLMJudge, VLMJudgeConfig
 from srjudge.vlm.backends import create_backend
 from srjudge.vlm.request import ChatMessage, ChatRequest, GenerationParams

@@ -1,4 +1,5 @@
-"""The one registration style: lazy package loading, strict import errors, option schemas (issue 15)."""
+"""Registries: one registration style (lazy package loading, strict import errors, option schemas), aliases
+and did-you-mean errors."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from srjudge.errors import SpecError, SrjudgeError
+from srjudge.errors import SpecError, SrjudgeError, UnknownNameError
 from srjudge.registry import REQUIRED, Entry, Registry, did_you_mean
-from srjudge.spec import Choice, coerce_options, parse_spec
+from srjudge.spec import Choice, Spec, coerce_options, parse_spec
 
 
 @pytest.fixture
@@ -106,3 +107,31 @@ def test_unknown_sr_backend_option_fails_before_any_model_is_built() -> None:
         SpecError, match=r"modle \(did you mean model\?\).*Allowed: gpuid, model, threads, tile"
     ):
         create_sr_backend("realesrgan:modle=x4plus")
+
+
+def _entry(name: str, *aliases: str) -> Entry:
+    return Entry(name=name, factory=dict, aliases=aliases)
+
+
+def test_registry_did_you_mean_and_aliases() -> None:
+    reg: Registry[Entry] = Registry("thing")
+    niqe = reg.add(_entry("niqe", "niqe-matlab"))
+    brisque = reg.add(_entry("brisque"))
+    assert reg.get("NIQE") is niqe and reg.get("niqe-matlab") is niqe and reg.get("brisque") is brisque
+    with pytest.raises(UnknownNameError) as info:
+        reg.get("nique")
+    assert str(info.value) == "Unknown thing 'nique'. Did you mean: niqe? Available: brisque, niqe."
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.add(_entry("niqe"))
+
+
+def test_an_option_given_as_a_name_is_explained() -> None:
+    with pytest.raises(SpecError, match=r"'model=gpt-4o' instead of a name.*separate them with ';'"):
+        parse_spec("model=gpt-4o")
+    assert parse_spec("tws:clip=/m/a=b") == Spec("tws", None, {"clip": "/m/a=b"})  # '=' in a value is fine
+    reg: Registry[Entry] = Registry("judge")
+    reg.add(_entry("niqe"))
+    with pytest.raises(
+        UnknownNameError, match=r"'model=gpt-4o' looks like a key=value option, not a judge name"
+    ):
+        reg.get("model=gpt-4o")

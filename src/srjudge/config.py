@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -114,32 +114,36 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value in typing.get_args(tp):
             return value
         raise SpecError(f"{where}: {value!r} is not one of {', '.join(map(repr, typing.get_args(tp)))}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise SpecError(f"{where}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise SpecError(f"{where}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise SpecError(f"{where}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise SpecError(f"{where}: expected a string, got {value!r}")
-    if tp is Path:
-        if isinstance(value, str):
-            return Path(value)
-        raise SpecError(f"{where}: expected a path string, got {value!r}")
+    scalar = _SCALARS.get(tp)
+    if scalar is not None:
+        fits, convert, expected = scalar
+        if fits(value):
+            return convert(value)
+        raise SpecError(f"{where}: expected {expected}, got {value!r}")
     return value
+
+
+def _is_number(value: Any) -> bool:
+    """An int or float (not a bool), or a string that reads as one (YAML 1.1 reads 1e-4 as a string)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+#: Scalar field types: (does a YAML value fit, convert it, what the error says was expected).
+_SCALARS: dict[Any, tuple[Callable[[Any], bool], Callable[[Any], Any], str]] = {
+    bool: (lambda v: isinstance(v, bool), lambda v: v, "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), lambda v: v, "an integer"),
+    float: (_is_number, float, "a number"),
+    str: (lambda v: isinstance(v, str), lambda v: v, "a string"),
+    Path: (lambda v: isinstance(v, str), Path, "a path string"),
+}
 
 
 #: Common spellings of config keys from other tools (peft, transformers) -> the field they mean.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -96,20 +96,10 @@ class DegradationRecord:
         return self.step("crop") is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (sizes as ``[height, width]`` lists)."""
-        return {
-            "schema": SCHEMA,
-            "pipeline": self.pipeline,
-            "scale": self.scale,
-            "seed": self.seed,
-            "input_size": list(self.input_size),
-            "output_size": list(self.output_size),
-            "version": self.version,
-            "source": self.source,
-            "source_sha256": self.source_sha256,
-            "extra": plain(self.extra),
-            "steps": [plain(s) for s in self.steps],
-        }
+        """JSON-ready dict: the schema, every field in declaration order as :func:`plain` data (sizes as
+        ``[height, width]`` lists), and the steps last."""
+        values = {f.name: plain(getattr(self, f.name)) for f in fields(self) if f.name != "steps"}
+        return {"schema": SCHEMA, **values, "steps": [plain(s) for s in self.steps]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DegradationRecord:

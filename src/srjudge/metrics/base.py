@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -76,17 +76,10 @@ class MetricInfo:
         return not self.higher_is_better
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "higher_is_better": self.higher_is_better,
-            "needs_hr": self.needs_hr,
-            "needs_lr": self.needs_lr,
-            "value_range": list(self.value_range) if self.value_range else None,
-            "unit": self.unit,
-            "needs_weights": self.needs_weights,
-            "reference": self.reference,
-        }
+        """JSON-ready metadata: every field in declaration order but the score map (range as a list)."""
+        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "score_map"}
+        record["value_range"] = list(self.value_range) if self.value_range else None
+        return record
 
 
 @dataclass(frozen=True, kw_only=True)

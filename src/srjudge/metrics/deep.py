@@ -15,7 +15,9 @@ variables win over them, part by part:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from srjudge.errors import MissingWeightsError, SpecError
 from srjudge.metrics.base import Image, MetricFn, MetricInfo, ScoreMap, register_metric_factory, require_hr
@@ -42,20 +44,55 @@ _LPIPS_FILES: dict[str, tuple[str, str]] = {
 _DISTS_FILES = (bundled.VGG16_FEATURES, bundled.DISTS_FILE)
 
 
-def _resolve(option_value: str, option: str, env: str) -> str | None:
+class _Comparer(Protocol):
+    """A loaded deep metric (:class:`~srjudge.models.lpips.LPIPS`, :class:`~srjudge.models.dists.DISTS`)."""
+
+    def compare(self, a: Image, b: Image, *, names: tuple[str, str]) -> float: ...
+
+
+def _resolve(option_value: str, env: str) -> str | None:
     """A weight path from the spec option, else from the environment variable; ``None`` if neither."""
     value = option_value.strip() or os.environ.get(env, "").strip()
     return str(Path(value).expanduser()) if value else None
 
 
-def _missing(metric: str, example: str, items: list[tuple[str, str, str]]) -> MissingWeightsError:
-    """One error listing every missing weight file: (option, env var, what and where to get it)."""
-    lines = [f"The {metric} metric needs weights: none are bundled here and these were not given:"]
-    for option, env, what in items:
-        lines.append(f"  - option {option}=PATH or environment variable {env}: {what}")
-    lines.append(f"Example: srjudge metric spec {example!r}. srjudge never downloads weights.")
-    lines.append(f"Or install the bundled weights once (offline afterwards): {BUNDLED_INSTALL}")
-    return MissingWeightsError("\n".join(lines))
+@dataclass(frozen=True)
+class _Part:
+    """One part of a metric's weights: its spec option (and value), environment variable, bundled file
+    and what it is and where to get it (for the error when it is missing)."""
+
+    option: str
+    value: str
+    env: str
+    bundled_file: str
+    what: str
+
+
+def _weight_paths(metric: str, example: str, parts: tuple[_Part, ...]) -> tuple[str | None, ...]:
+    """Each part's local file (spec option, else environment variable), ``None`` for the bundled one.
+
+    Raises one :class:`MissingWeightsError` listing every part that has no local file when the bundled
+    files of those parts are not all there.
+    """
+    paths = tuple(_resolve(part.value, part.env) for part in parts)
+    missing = [part for part, path in zip(parts, paths, strict=True) if path is None]
+    if missing and not bundled.available(part.bundled_file for part in missing):
+        lines = [f"The {metric} metric needs weights: none are bundled here and these were not given:"]
+        for part in missing:
+            lines.append(f"  - option {part.option}=PATH or environment variable {part.env}: {part.what}")
+        lines.append(f"Example: srjudge metric spec {example!r}. srjudge never downloads weights.")
+        lines.append(f"Or install the bundled weights once (offline afterwards): {BUNDLED_INSTALL}")
+        raise MissingWeightsError("\n".join(lines))
+    return paths
+
+
+def _compare_with_hr(model: _Comparer, metric: str) -> MetricFn:
+    """``(sr, hr, lr) -> model.compare(sr, hr)``, the error naming ``metric`` when ``hr`` is missing."""
+
+    def compare(sr: Image, hr: Image | None, lr: Image | None) -> float:
+        return model.compare(sr, require_hr(hr, metric), names=("SR image", "HR reference"))
+
+    return compare
 
 
 def _lpips_net(net: str) -> LpipsNet:
@@ -98,34 +135,33 @@ def lpips_factory(
     """
     net = _lpips_net(net)
     require_torch("The lpips metric")
-    backbone_path = _resolve(backbone, "backbone", "SRJUDGE_LPIPS_BACKBONE")
-    heads_path = _resolve(heads, "heads", "SRJUDGE_LPIPS_HEADS")
     file, url = TORCHVISION_FILES[net]
-    missing: list[tuple[str, str, str]] = []
-    if backbone_path is None:
-        what = f"torchvision's ImageNet weights {file} ({url})"
-        missing.append(("backbone", "SRJUDGE_LPIPS_BACKBONE", what))
-    if heads_path is None:
-        missing.append(
-            (
+    backbone_file, heads_file = _LPIPS_FILES[net]
+    backbone_path, heads_path = _weight_paths(
+        "lpips",
+        f"lpips:net={net},backbone=/models/{file},heads=/models/{net}.pth",
+        (
+            _Part(
+                "backbone",
+                backbone,
+                "SRJUDGE_LPIPS_BACKBONE",
+                backbone_file,
+                f"torchvision's ImageNet weights {file} ({url})",
+            ),
+            _Part(
                 "heads",
+                heads,
                 "SRJUDGE_LPIPS_HEADS",
+                heads_file,
                 f"the LPIPS v0.1 linear heads {net}.pth ({LPIPS_HEADS_URL.format(net=net)}; also "
                 f"{LPIPS_HEADS_WHEEL.format(net=net)})",
-            )
-        )
-    parts = zip(_LPIPS_FILES[net], (backbone_path, heads_path), strict=True)
-    if missing and not bundled.available(name for name, path in parts if path is None):
-        raise _missing("lpips", f"lpips:net={net},backbone=/models/{file},heads=/models/{net}.pth", missing)
+            ),
+        ),
+    )
 
     from srjudge.models.lpips import load_lpips
 
-    model = load_lpips(net, backbone_path, heads_path, device=device)
-
-    def lpips_metric(sr: Image, hr: Image | None, lr: Image | None) -> float:
-        return model.compare(sr, require_hr(hr, "lpips"), names=("SR image", "HR reference"))
-
-    return lpips_metric
+    return _compare_with_hr(load_lpips(net, backbone_path, heads_path, device=device), "lpips")
 
 
 @register_metric_factory(
@@ -150,32 +186,30 @@ def dists_factory(backbone: str = "", weights: str = "", device: str = "cpu") ->
     weights) comes from its option, else its environment variable, else the bundled weights.
     """
     require_torch("The dists metric")
-    backbone_path = _resolve(backbone, "backbone", "SRJUDGE_DISTS_BACKBONE")
-    weights_path = _resolve(weights, "weights", "SRJUDGE_DISTS_WEIGHTS")
     file, url = TORCHVISION_FILES["vgg"]
-    missing: list[tuple[str, str, str]] = []
-    if backbone_path is None:
-        what = f"torchvision's ImageNet VGG16 weights {file} ({url})"
-        missing.append(("backbone", "SRJUDGE_DISTS_BACKBONE", what))
-    if weights_path is None:
-        missing.append(
-            (
+    backbone_file, weights_file = _DISTS_FILES
+    backbone_path, weights_path = _weight_paths(
+        "dists",
+        f"dists:backbone=/models/{file},weights=/models/{DISTS_WEIGHTS_FILE}",
+        (
+            _Part(
+                "backbone",
+                backbone,
+                "SRJUDGE_DISTS_BACKBONE",
+                backbone_file,
+                f"torchvision's ImageNet VGG16 weights {file} ({url})",
+            ),
+            _Part(
                 "weights",
+                weights,
                 "SRJUDGE_DISTS_WEIGHTS",
+                weights_file,
                 f"the DISTS alpha/beta file {DISTS_WEIGHTS_FILE} ({DISTS_WEIGHTS_URL}; also "
                 f"{DISTS_WEIGHTS_WHEEL})",
-            )
-        )
-    parts = zip(_DISTS_FILES, (backbone_path, weights_path), strict=True)
-    if missing and not bundled.available(name for name, path in parts if path is None):
-        example = f"dists:backbone=/models/{file},weights=/models/{DISTS_WEIGHTS_FILE}"
-        raise _missing("dists", example, missing)
+            ),
+        ),
+    )
 
     from srjudge.models.dists import load_dists
 
-    model = load_dists(backbone_path, weights_path, device=device)
-
-    def dists_metric(sr: Image, hr: Image | None, lr: Image | None) -> float:
-        return model.compare(sr, require_hr(hr, "dists"), names=("SR image", "HR reference"))
-
-    return dists_metric
+    return _compare_with_hr(load_dists(backbone_path, weights_path, device=device), "dists")

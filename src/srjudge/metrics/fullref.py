@@ -31,7 +31,39 @@ def psnr_value(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     return math.inf if mse == 0.0 else 10.0 * math.log10(data_range**2 / mse)
 
 
-@register_metric(
+def _register_against_hr(
+    info: MetricInfo,
+    compare: Callable[[np.ndarray, np.ndarray, float], float],
+    *,
+    channel: Channel,
+    joint: bool = False,
+    aliases: tuple[str, ...] = (),
+) -> Callable[..., float]:
+    """Register the metric ``info`` that applies ``compare`` to the planes of SR and HR.
+
+    Options: ``channel`` (``rgb``, ``y`` or ``gray``; the default is ``channel``) and ``crop_border``.
+    Planes are compared one by one and averaged, or (``joint``) all at once as PSNR does.
+    """
+    default_channel = channel
+
+    def metric(
+        sr: np.ndarray,
+        *,
+        hr: np.ndarray | None,
+        lr: np.ndarray | None = None,
+        channel: Channel = default_channel,
+        crop_border: int = 0,
+    ) -> float:
+        hr = require_hr(hr, info.name)
+        return compare_planes(sr, hr, compare, channel, crop_border=crop_border, joint=joint)
+
+    # Named as the module attribute it is bound to, so the registry's target reads fullref:psnr etc.
+    metric.__name__ = metric.__qualname__ = info.name.replace("-", "_")
+    options = {"channel": (Choice(*CHANNELS), default_channel), "crop_border": (int, 0)}
+    return register_metric(info, options=options, aliases=aliases)(metric)
+
+
+psnr = _register_against_hr(
     MetricInfo(
         name="psnr",
         description="Peak signal-to-noise ratio against the HR reference.",
@@ -41,21 +73,12 @@ def psnr_value(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
         unit="dB",
         score_map=ScoreMap("linear", 10.0, 50.0),
     ),
-    options={"channel": (Choice(*CHANNELS), "rgb"), "crop_border": (int, 0)},
+    psnr_value,
+    channel="rgb",
+    joint=True,
 )
-def psnr(
-    sr: np.ndarray,
-    *,
-    hr: np.ndarray | None,
-    lr: np.ndarray | None = None,
-    channel: Channel = "rgb",
-    crop_border: int = 0,
-) -> float:
-    hr = require_hr(hr, "psnr")
-    return compare_planes(sr, hr, psnr_value, channel, crop_border=crop_border, joint=True)
 
-
-@register_metric(
+ssim = _register_against_hr(
     MetricInfo(
         name="ssim",
         description="Structural similarity (Gaussian 11x11, sigma 1.5) against the HR reference.",
@@ -64,21 +87,11 @@ def psnr(
         value_range=(-1.0, 1.0),
         score_map=ScoreMap("linear", 0.0, 1.0),
     ),
-    options={"channel": (Choice(*CHANNELS), "gray"), "crop_border": (int, 0)},
+    ssim_2d,
+    channel="gray",
 )
-def ssim(
-    sr: np.ndarray,
-    *,
-    hr: np.ndarray | None,
-    lr: np.ndarray | None = None,
-    channel: Channel = "gray",
-    crop_border: int = 0,
-) -> float:
-    hr = require_hr(hr, "ssim")
-    return compare_planes(sr, hr, ssim_2d, channel, crop_border=crop_border)
 
-
-@register_metric(
+ms_ssim = _register_against_hr(
     MetricInfo(
         name="ms-ssim",
         description="Multi-scale SSIM (five scales, published weights) against the HR reference.",
@@ -87,19 +100,10 @@ def ssim(
         value_range=(0.0, 1.0),
         score_map=ScoreMap("linear", 0.0, 1.0),
     ),
-    options={"channel": (Choice(*CHANNELS), "gray"), "crop_border": (int, 0)},
+    ms_ssim_2d,
+    channel="gray",
     aliases=("msssim", "ms_ssim"),
 )
-def ms_ssim(
-    sr: np.ndarray,
-    *,
-    hr: np.ndarray | None,
-    lr: np.ndarray | None = None,
-    channel: Channel = "gray",
-    crop_border: int = 0,
-) -> float:
-    hr = require_hr(hr, "ms-ssim")
-    return compare_planes(sr, hr, ms_ssim_2d, channel, crop_border=crop_border)
 
 
 def edge_map(image: np.ndarray) -> npt.NDArray[np.float64]:

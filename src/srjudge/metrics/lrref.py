@@ -48,7 +48,42 @@ def downsample_to_lr(sr: np.ndarray, lr: np.ndarray, kernel: Kernel = "bicubic")
     raise SpecError(f"kernel={kernel!r} is not one of {', '.join(KERNELS)}.")
 
 
-@register_metric(
+def _register_against_lr(
+    info: MetricInfo,
+    compare: Callable[[np.ndarray, np.ndarray, float], float],
+    *,
+    channel: Channel,
+    joint: bool = False,
+    aliases: tuple[str, ...] = (),
+) -> Callable[..., float]:
+    """Register the metric ``info`` that applies ``compare`` to the planes of the LR input and of the
+    SR output downsampled to LR size (clipped to [0, 1]).
+
+    Options: ``kernel`` (the assumed degradation, ``bicubic`` or ``area``) and ``channel`` (``rgb``,
+    ``y`` or ``gray``; the default is ``channel``). Planes are compared one by one and averaged, or
+    (``joint``) all at once as PSNR does.
+    """
+    default_channel = channel
+
+    def metric(
+        sr: np.ndarray,
+        *,
+        hr: np.ndarray | None = None,
+        lr: np.ndarray | None,
+        kernel: Kernel = "bicubic",
+        channel: Channel = default_channel,
+    ) -> float:
+        lr = require_lr(lr, info.name)
+        down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
+        return compare_planes(down, lr, compare, channel, joint=joint)
+
+    # Named as the module attribute it is bound to, so the registry's target reads lrref:lr_psnr etc.
+    metric.__name__ = metric.__qualname__ = info.name.replace("-", "_")
+    options = {"kernel": (Choice(*KERNELS), "bicubic"), "channel": (Choice(*CHANNELS), default_channel)}
+    return register_metric(info, options=options, aliases=aliases)(metric)
+
+
+lr_psnr = _register_against_lr(
     MetricInfo(
         name="lr-psnr",
         description="LR consistency: PSNR between the SR output downsampled to LR size and the LR input.",
@@ -58,23 +93,13 @@ def downsample_to_lr(sr: np.ndarray, lr: np.ndarray, kernel: Kernel = "bicubic")
         unit="dB",
         score_map=ScoreMap("linear", 20.0, 50.0),
     ),
-    options={"kernel": (Choice(*KERNELS), "bicubic"), "channel": (Choice(*CHANNELS), "rgb")},
+    psnr_value,
+    channel="rgb",
+    joint=True,
     aliases=("lr_psnr", "lrpsnr"),
 )
-def lr_psnr(
-    sr: np.ndarray,
-    *,
-    hr: np.ndarray | None = None,
-    lr: np.ndarray | None,
-    kernel: Kernel = "bicubic",
-    channel: Channel = "rgb",
-) -> float:
-    lr = require_lr(lr, "lr-psnr")
-    down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
-    return compare_planes(down, lr, psnr_value, channel, joint=True)
 
-
-@register_metric(
+lr_ssim = _register_against_lr(
     MetricInfo(
         name="lr-ssim",
         description="LR consistency: SSIM between the SR output downsampled to LR size and the LR input.",
@@ -83,20 +108,10 @@ def lr_psnr(
         value_range=(-1.0, 1.0),
         score_map=ScoreMap("linear", 0.0, 1.0),
     ),
-    options={"kernel": (Choice(*KERNELS), "bicubic"), "channel": (Choice(*CHANNELS), "gray")},
+    ssim_2d,
+    channel="gray",
     aliases=("lr_ssim",),
 )
-def lr_ssim(
-    sr: np.ndarray,
-    *,
-    hr: np.ndarray | None = None,
-    lr: np.ndarray | None,
-    kernel: Kernel = "bicubic",
-    channel: Channel = "gray",
-) -> float:
-    lr = require_lr(lr, "lr-ssim")
-    down = np.clip(downsample_to_lr(sr, lr, kernel), 0.0, 1.0)
-    return compare_planes(down, lr, ssim_2d, channel)
 
 
 def colour_shift_value(sr: np.ndarray, lr: np.ndarray, sigma: float = 1.0) -> float:

@@ -9,6 +9,7 @@ Only the convolutional part is built; a checkpoint's ``classifier.*`` entries ar
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from typing import Literal
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srjudge.models.bundled import Net, WeightPart, backbone_file
 from srjudge.models.checkpoints import check_state_dict, load_state_dict_file
 from srjudge.models.files import ALEXNET_FILE, ALEXNET_URL, VGG16_FILE, VGG16_URL
 
@@ -33,6 +35,7 @@ __all__ = [
     "FeatureExtractor",
     "L2Pool2d",
     "VGG16Features",
+    "backbone_part",
     "load_backbone_weights",
     "set_backbone_state",
 ]
@@ -208,3 +211,17 @@ def set_backbone_state(
     )
     model.load_state_dict(weights, strict=True)
     return model
+
+
+def backbone_part(
+    model: FeatureExtractor, path: str | os.PathLike[str] | None, net: Net, *, what: str, hint: str
+) -> WeightPart:
+    """``model``'s weights for :func:`~srjudge.models.bundled.load_parts`: the torchvision checkpoint
+    ``path``, or when it is None the bundled ImageNet ``net`` features."""
+    return WeightPart(
+        path,
+        backbone_file(net),
+        load=functools.partial(load_backbone_weights, model, what=what),
+        copy=functools.partial(set_backbone_state, model, what=what),
+        hint=hint,
+    )

@@ -37,7 +37,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import numpy as np
 
@@ -474,6 +474,50 @@ def convert_all() -> dict[str, Path]:
     return {name: bundled_file(name) for name in CONVERTED}
 
 
+# --- a network's weights, part by part: local files or the bundled ones ---------------------------
+
+
+class _LoadFile(Protocol):
+    def __call__(self, path: str | os.PathLike[str], *, hint: str = "") -> object: ...
+
+
+class _CopyState(Protocol):
+    def __call__(
+        self, state: Mapping[str, torch.Tensor], *, source: str | os.PathLike[str], hint: str = ""
+    ) -> object: ...
+
+
+@dataclass(frozen=True)
+class WeightPart:
+    """One part of a network's weights (a backbone, LPIPS heads, DISTS alpha/beta): a local file, or
+    when ``path`` is None the bundled file ``name``.
+
+    ``load(path, hint=...)`` reads a local file into the network (its errors name the file and end with
+    ``hint``); ``copy(state, source=...)`` copies a state dict into it (``source`` names it in errors).
+    """
+
+    path: str | os.PathLike[str] | None
+    name: str
+    load: _LoadFile
+    copy: _CopyState
+    hint: str = ""
+
+
+def load_parts(*parts: WeightPart) -> None:
+    """Load each part into its network: the local files first, then the bundled ones.
+
+    A bundled file that is not installed raises :class:`~srjudge.errors.MissingWeightsError` with the
+    install command (:func:`bundled_state`).
+    """
+    for part in parts:
+        if part.path is not None:
+            part.load(part.path, hint=part.hint)
+    for part in parts:
+        if part.path is None:
+            source, state = bundled_state(part.name)
+            part.copy(state, source=source)
+
+
 # --- ImageNet feature extractors for other judges -------------------------------------------------
 
 
@@ -523,6 +567,7 @@ __all__ = [
     "LPIPS_VGG_HEADS",
     "SOURCES",
     "VGG16_FEATURES",
+    "WeightPart",
     "available",
     "backbone_file",
     "bundled_file",
@@ -532,6 +577,7 @@ __all__ = [
     "convert_all",
     "convert_source",
     "imagenet_backbone",
+    "load_parts",
     "lpips_heads_file",
     "missing_message",
     "package_dir",

@@ -21,12 +21,12 @@ import torch
 from torch import nn
 
 from srjudge.errors import MissingWeightsError, SrjudgeError
+from srjudge.models import bundled
 from srjudge.models.backbones import (
     VGG16_TAP_CHANNELS,
     VGG16_TAPS,
     VGG16Features,
-    load_backbone_weights,
-    set_backbone_state,
+    backbone_part,
 )
 from srjudge.models.checkpoints import check_state_dict, load_state_dict_file
 from srjudge.models.files import (
@@ -131,31 +131,16 @@ def load_dists(
 ) -> DISTS:
     """Build DISTS from torchvision's VGG16 checkpoint and a DISTS ``weights.pt`` (alpha, beta).
 
-    A part given as ``None`` comes from the bundled weights (:mod:`srjudge.models.bundled`), which
-    raise :class:`~srjudge.errors.MissingWeightsError` with the install command when absent.
+    A part given as ``None`` comes from the bundled weights (:func:`srjudge.models.bundled.load_parts`).
     """
     target = resolve_device(device)
     model = DISTS()
-    if backbone is not None:
-        load_backbone_weights(
-            model.backbone,
-            backbone,
-            what="DISTS VGG16 backbone",
-            hint=f"DISTS needs torchvision's ImageNet VGG16 weights {VGG16_FILE} ({VGG16_URL}).",
-        )
-    if weights is not None:
-        model.load_weights(
-            weights,
-            hint=f"DISTS needs its weights file {DISTS_WEIGHTS_FILE} "
-            f"({DISTS_WEIGHTS_URL}; or {DISTS_WEIGHTS_WHEEL}).",
-        )
-    if backbone is None or weights is None:
-        from srjudge.models import bundled
-
-        if backbone is None:
-            source, state = bundled.bundled_state(bundled.backbone_file("vgg"))
-            set_backbone_state(model.backbone, state, source=source, what="DISTS VGG16 backbone")
-        if weights is None:
-            source, state = bundled.bundled_state(bundled.DISTS_FILE)
-            model.set_weights(state, source=source)
+    backbone_hint = f"DISTS needs torchvision's ImageNet VGG16 weights {VGG16_FILE} ({VGG16_URL})."
+    weights_hint = (
+        f"DISTS needs its weights file {DISTS_WEIGHTS_FILE} ({DISTS_WEIGHTS_URL}; or {DISTS_WEIGHTS_WHEEL})."
+    )
+    bundled.load_parts(
+        backbone_part(model.backbone, backbone, "vgg", what="DISTS VGG16 backbone", hint=backbone_hint),
+        bundled.WeightPart(weights, bundled.DISTS_FILE, model.load_weights, model.set_weights, weights_hint),
+    )
     return model.to(target).eval()

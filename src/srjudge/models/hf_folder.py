@@ -172,6 +172,17 @@ def _image_only_class(base: type) -> type:
     return type(f"ImageOnly{base.__name__}", (base,), {"__init__": __init__, "__module__": __name__})
 
 
+def _load_part(auto_class: Any, folder: Path, what: str, files: str) -> Any:
+    """``auto_class.from_pretrained(folder)`` offline, or :class:`MissingWeightsError` naming ``what``
+    and the ``files`` it is read from."""
+    try:
+        return auto_class.from_pretrained(str(folder), local_files_only=True)
+    except Exception as exc:
+        raise MissingWeightsError(
+            f"hf backend: cannot load the {what} from {folder} ({files}): {type(exc).__name__}: {exc}"
+        ) from None
+
+
 def load_processor(folder: Path) -> Any:
     """The folder's processor (a ``ProcessorMixin`` with ``image_processor`` and ``tokenizer``), offline.
 
@@ -205,20 +216,8 @@ def load_processor(folder: Path) -> Any:
             f"hf backend: {folder} has no image processor (preprocessor_config.json or processor_config.json "
             f"is missing); copy the processor files that come with the model into the folder. ({first_error})"
         )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except Exception as exc:
-        raise MissingWeightsError(
-            f"hf backend: cannot load the tokenizer from {folder} (tokenizer.json / tokenizer_config.json): "
-            f"{type(exc).__name__}: {exc}"
-        ) from None
-    try:
-        image_processor = AutoImageProcessor.from_pretrained(str(folder), local_files_only=True)
-    except Exception as exc:
-        raise MissingWeightsError(
-            f"hf backend: cannot load the image processor from {folder} (preprocessor_config.json): "
-            f"{type(exc).__name__}: {exc}"
-        ) from None
+    tokenizer = _load_part(AutoTokenizer, folder, "tokenizer", "tokenizer.json / tokenizer_config.json")
+    image_processor = _load_part(AutoImageProcessor, folder, "image processor", "preprocessor_config.json")
     class_name = _processor_class_name(folder)
     base = getattr(transformers, class_name, None) if class_name else None
     if not (isinstance(base, type) and issubclass(base, ProcessorMixin)):

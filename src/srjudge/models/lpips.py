@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from srjudge.errors import SpecError, SrjudgeError
+from srjudge.models import bundled
 from srjudge.models.backbones import (
     ALEXNET_TAP_CHANNELS,
     ALEXNET_TAPS,
@@ -26,8 +27,7 @@ from srjudge.models.backbones import (
     AlexNetFeatures,
     FeatureExtractor,
     VGG16Features,
-    load_backbone_weights,
-    set_backbone_state,
+    backbone_part,
 )
 from srjudge.models.checkpoints import check_state_dict, load_state_dict_file
 from srjudge.models.files import LPIPS_HEADS_URL, LPIPS_HEADS_WHEEL, TORCHVISION_FILES
@@ -149,8 +149,7 @@ def load_lpips(
 ) -> LPIPS:
     """Build LPIPS for ``net`` from a torchvision backbone checkpoint and an LPIPS v0.1 heads file.
 
-    A part given as ``None`` comes from the bundled weights (:mod:`srjudge.models.bundled`), which
-    raise :class:`~srjudge.errors.MissingWeightsError` with the install command when absent.
+    A part given as ``None`` comes from the bundled weights (:func:`srjudge.models.bundled.load_parts`).
     """
     if net not in NETS:
         raise SpecError(f"Unknown LPIPS net {net!r}: use one of {', '.join(NETS)}.")
@@ -162,17 +161,10 @@ def load_lpips(
         f"LPIPS net={net} needs the v0.1 heads {net}.pth ({LPIPS_HEADS_URL.format(net=net)}; "
         f"or {LPIPS_HEADS_WHEEL.format(net=net)})."
     )
-    if backbone is not None:
-        load_backbone_weights(model.backbone, backbone, what=f"LPIPS {net} backbone", hint=backbone_hint)
-    if heads is not None:
-        model.load_heads(heads, hint=heads_hint)
-    if backbone is None or heads is None:
-        from srjudge.models import bundled
-
-        if backbone is None:
-            source, state = bundled.bundled_state(bundled.backbone_file(net))
-            set_backbone_state(model.backbone, state, source=source, what=f"LPIPS {net} backbone")
-        if heads is None:
-            source, state = bundled.bundled_state(bundled.lpips_heads_file(net))
-            model.set_heads(state, source=source)
+    bundled.load_parts(
+        backbone_part(model.backbone, backbone, net, what=f"LPIPS {net} backbone", hint=backbone_hint),
+        bundled.WeightPart(
+            heads, bundled.lpips_heads_file(net), model.load_heads, model.set_heads, heads_hint
+        ),
+    )
     return model.to(target).eval()

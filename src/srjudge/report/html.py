@@ -16,7 +16,7 @@ import json
 import math
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -553,19 +553,29 @@ def _summary_html(report: ReportData) -> str:
     )
 
 
-def _setting_text(value: Any) -> str:
+def setting_text(value: Any) -> str:
+    """A setting's value as text: strings as they are, anything else as JSON."""
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _settings_html(settings: Mapping[str, Any]) -> str:
+def settings_table(
+    settings: Mapping[str, Any],
+    *,
+    summary: str = "Run settings",
+    expanded: bool = True,
+    text: Callable[[Any], str] = setting_text,
+) -> str:
+    """A collapsible key/value table (``<details class="settings">``) of a page's settings; empty when
+    there are none, shown open when ``expanded``. ``text`` turns each value into the text shown (escaped)."""
     if not settings:
         return ""
     rows = "".join(
-        f"<tr><th>{_e(key)}</th><td><code>{_e(_setting_text(value))}</code></td></tr>"
+        f"<tr><th>{_e(key)}</th><td><code>{_e(text(value))}</code></td></tr>"
         for key, value in settings.items()
     )
+    attribute = " open" if expanded else ""
     return (
-        '<details class="settings" open><summary>Run settings</summary>'
+        f'<details class="settings"{attribute}><summary>{_e(summary)}</summary>'
         f'<table class="kv">{rows}</table></details>'
     )
 
@@ -656,7 +666,7 @@ def render_html(report: ReportData, images: _Images) -> str:
         f"<header><h1>{_e(report.title)}</h1>"
         f'<p class="judge-note">Ranking produced by the judge <code>{_e(report.judge)}</code>; '
         f"scores and TWS are 0-100, higher is better. Click a thumbnail for the full image.{note}</p>"
-        f"{_settings_html(report.settings)}</header>"
+        f"{settings_table(report.settings)}</header>"
         f"{_summary_html(report)}{items}"
         f"<footer>srjudge {_e(__version__)} · static report, no network access needed</footer>"
         f"</main>{lightboxes}</body></html>\n"

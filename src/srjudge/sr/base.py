@@ -109,6 +109,19 @@ def register_sr_backend(
     return SR_BACKENDS.register(name, description, options=options, aliases=aliases, arg=arg)
 
 
+def require_arg(spec: Spec, message: str) -> str:
+    """The spec's bare argument (a checkpoint path, a folder), or a :class:`SpecError` saying ``message``."""
+    if not spec.arg:
+        raise SpecError(message)
+    return spec.arg
+
+
+def spec_text(name: str, arg: str, values: Mapping[str, Any], schema: OptionSchema) -> str:
+    """``name:arg,key=value,...`` with the options (in ``schema`` order) whose value is not the default."""
+    given = {key: str(values[key]) for key, (_, default) in schema.items() if values[key] != default}
+    return str(Spec(name, arg, given))
+
+
 def create_sr_backend(spec: str | Spec) -> SRBackend:
     """Build an SR backend from its spec (did-you-mean on unknown names and options)."""
     parsed = parse_spec(spec) if isinstance(spec, str) else spec

@@ -46,9 +46,9 @@ import numpy as np
 
 from srjudge.errors import ImageError, MissingDependencyError, MissingWeightsError, SpecError
 from srjudge.images.io import quantize_8bit
-from srjudge.models._deps import TORCH_PIN
+from srjudge.models._deps import TORCH_PIN, import_extra
 from srjudge.spec import Spec, coerce_options
-from srjudge.sr.base import SRBackend, register_sr_backend
+from srjudge.sr.base import SRBackend, register_sr_backend, require_arg
 
 PIPELINE_CLASSES: dict[str, str] = {
     "sd-x4": "StableDiffusionUpscalePipeline",
@@ -107,14 +107,7 @@ def clear_pipeline_cache() -> None:
 def require_diffusers(feature: str = "the diffusers SR backend") -> ModuleType:
     """Import and return ``diffusers`` (offline), or raise :class:`MissingDependencyError`."""
     os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        importlib.import_module("torch")
-        return importlib.import_module("diffusers")
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"{feature} needs diffusers and PyTorch, which are not installed ({exc}). "
-            f"Install the extra: {_INSTALL_HINT}."
-        ) from None
+    return import_extra(feature, ("torch", "diffusers"), "diffusers and PyTorch", _INSTALL_HINT)
 
 
 def read_model_index(folder: Path) -> dict[str, Any]:
@@ -402,12 +395,11 @@ class DiffusersSR(SRBackend):
     arg="pipeline folder (required)",
 )
 def _factory(spec: Spec) -> SRBackend:
-    if not spec.arg:
-        raise SpecError(
-            "diffusers backend: give the pipeline folder, e.g. diffusers:/models/sd-x4-upscaler "
-            "(the folder a diffusers pipeline's save_pretrained wrote)."
-        )
-    options = coerce_options(spec, _SCHEMA, kind="SR backend")
-    backend = DiffusersSR(spec.arg, options)
+    folder = require_arg(
+        spec,
+        "diffusers backend: give the pipeline folder, e.g. diffusers:/models/sd-x4-upscaler "
+        "(the folder a diffusers pipeline's save_pretrained wrote).",
+    )
+    backend = DiffusersSR(folder, coerce_options(spec, _SCHEMA, kind="SR backend"))
     backend.spec = str(spec)
     return backend

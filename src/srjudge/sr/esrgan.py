@@ -45,7 +45,7 @@ import numpy as np
 from srjudge.errors import ImageError, MissingWeightsError, SpecError
 from srjudge.models._deps import require_torch
 from srjudge.spec import Choice, Spec, coerce_options
-from srjudge.sr.base import SRBackend, register_sr_backend
+from srjudge.sr.base import SRBackend, register_sr_backend, require_arg, spec_text
 from srjudge.sr.interpolation import check_lr, check_scale
 
 if TYPE_CHECKING:  # torch is imported lazily: listing SR backends must not need it
@@ -124,6 +124,48 @@ def run_tiled(
     if out is None:  # H or W is 0: there was no tile to run
         raise ImageError(f"Cannot run a network on an empty {w}x{h} (WxH) input.")
     return out
+
+
+def check_tiling(backend: str, tile: int, overlap: int | None, *, unit: str = "LR pixels") -> None:
+    """Refuse a ``tile`` below -1 or a negative ``overlap`` (None: the backend's default) for ``backend``."""
+    if tile < -1:
+        raise SpecError(f"{backend} tile={tile}: use 0 (auto), -1 (never tile) or a tile size in {unit}.")
+    if overlap is not None and overlap < 0:
+        raise SpecError(f"{backend} overlap={overlap} must be >= 0.")
+
+
+def upscale_tiled(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    image: np.ndarray,
+    device: torch.device,
+    *,
+    scale: int,
+    tile: int,
+    overlap: int,
+    multiple: int = 1,
+    pad: bool = False,
+) -> np.ndarray:
+    """Upscale an LR image (H x W x 3 float32) with ``forward`` on ``device``, in tiles (:func:`run_tiled`).
+
+    The output is exactly ``scale`` times the LR size, clipped to [0, 1], float32. With ``pad``, H and W
+    are first padded up to multiples of ``multiple`` by reflection (replication for tiny inputs) and the
+    padding is cropped off the output, as Real-ESRGAN does for pixel-unshuffle models.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from srjudge.models.tensors import image_to_tensor
+
+    h, w = image.shape[:2]
+    with torch.inference_mode():
+        x = image_to_tensor(image, device, name="LR image")
+        pad_h, pad_w = ((-h) % multiple, (-w) % multiple) if pad else (0, 0)
+        if pad_h or pad_w:
+            mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        y = run_tiled(forward, x, scale=scale, tile=tile, overlap=overlap, multiple=multiple)
+        out = y[0, :, : h * scale, : w * scale].clamp(0.0, 1.0).permute(1, 2, 0).to("cpu", torch.float32)
+    return np.ascontiguousarray(out.numpy(), dtype=np.float32)
 
 
 def _read_state(path: str) -> dict[str, torch.Tensor]:
@@ -219,10 +261,7 @@ class ESRGANBackend(SRBackend):
                 f"esrgan family={family!r}: use general (ESRGAN, Real-ESRGAN) or blind (BSRGAN); "
                 "the checkpoint cannot tell, so you say which it is."
             )
-        if tile < -1:
-            raise SpecError(f"esrgan tile={tile}: use 0 (auto), -1 (never tile) or a tile size in LR pixels.")
-        if overlap is not None and overlap < 0:
-            raise SpecError(f"esrgan overlap={overlap} must be >= 0.")
+        check_tiling("esrgan", tile, overlap)
         self.family = family
         self.path = str(Path(path).expanduser())
         self.device = device
@@ -231,46 +270,23 @@ class ESRGANBackend(SRBackend):
         self.config = self.net.config
         self.overlap = DEFAULT_OVERLAP * self.config.unshuffle if overlap is None else overlap
         self.scales = (int(self.config.scale),)
-        parts = [self.path] + [
-            f"{k}={v}"
-            for k, v, default in (
-                ("device", device, "cpu"),
-                ("tile", tile, 0),
-                ("overlap", overlap, None),
-                ("family", family, "general"),
-            )
-            if v != default
-        ]
-        self.spec = "esrgan:" + ",".join(parts)
+        options = {"device": device, "tile": tile, "overlap": overlap, "family": family}
+        self.spec = spec_text("esrgan", self.path, options, _OPTIONS)
 
     def upscale(self, lr: np.ndarray, *, scale: int, seed: int | None = None) -> np.ndarray:
-        import torch
-        import torch.nn.functional as F
-
-        from srjudge.models.tensors import image_to_tensor
-
         image = check_lr(lr)
         factor = check_scale(scale, self.scales, what=f"esrgan checkpoint {Path(self.path).name}")
         h, w = image.shape[:2]
-        device = next(self.net.parameters()).device
-        with torch.inference_mode():
-            x = image_to_tensor(image, device, name="LR image")
-            multiple = self.net.multiple
-            pad_h, pad_w = (-h) % multiple, (-w) % multiple
-            if pad_h or pad_w:  # Real-ESRGAN pads unshuffle models by reflection and crops the output
-                mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-                x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-            y = run_tiled(
-                self.net,
-                x,
-                scale=factor,
-                tile=resolve_tile(self.tile, h, w),
-                overlap=self.overlap,
-                multiple=multiple,
-            )
-            y = y[:, :, : h * factor, : w * factor].clamp_(0.0, 1.0)
-            out = y[0].permute(1, 2, 0).to("cpu", torch.float32).numpy()
-        return np.ascontiguousarray(out, dtype=np.float32)
+        return upscale_tiled(
+            self.net,
+            image,
+            next(self.net.parameters()).device,
+            scale=factor,
+            tile=resolve_tile(self.tile, h, w),
+            overlap=self.overlap,
+            multiple=self.net.multiple,
+            pad=True,
+        )
 
     def settings(self) -> dict[str, Any]:
         c = self.config
@@ -305,6 +321,5 @@ _OPTIONS = {
 )
 def _make(spec: Spec) -> SRBackend:
     options = coerce_options(spec, _OPTIONS, kind="SR backend")
-    if not spec.arg:
-        raise SpecError("esrgan needs the checkpoint path: esrgan:/path/model.pth (or .safetensors).")
-    return ESRGANBackend(spec.arg, **options)
+    path = require_arg(spec, "esrgan needs the checkpoint path: esrgan:/path/model.pth (or .safetensors).")
+    return ESRGANBackend(path, **options)

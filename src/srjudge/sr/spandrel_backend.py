@@ -37,8 +37,8 @@ import numpy as np
 from srjudge.errors import MissingDependencyError, MissingWeightsError, SpecError
 from srjudge.models._deps import TORCH_PIN, require_torch
 from srjudge.spec import Choice, Spec, coerce_options
-from srjudge.sr.base import SRBackend, register_sr_backend
-from srjudge.sr.esrgan import DEFAULT_OVERLAP, resolve_tile, run_tiled
+from srjudge.sr.base import SRBackend, register_sr_backend, require_arg, spec_text
+from srjudge.sr.esrgan import DEFAULT_OVERLAP, check_tiling, resolve_tile, upscale_tiled
 from srjudge.sr.interpolation import check_lr, check_scale
 
 SpandrelFamily = Literal["general", "blind", "prior-guided"]
@@ -100,10 +100,7 @@ class SpandrelBackend(SRBackend):
     ) -> None:
         if family is not None and family not in FAMILIES:
             raise SpecError(f"spandrel family={family!r}: use one of {', '.join(FAMILIES)}.")
-        if tile < -1:
-            raise SpecError(f"spandrel tile={tile}: use 0 (auto), -1 (never tile) or a tile size in pixels.")
-        if overlap < 0:
-            raise SpecError(f"spandrel overlap={overlap} must be >= 0.")
+        check_tiling("spandrel", tile, overlap, unit="pixels")
         spandrel = import_spandrel()
         from srjudge.models.tensors import resolve_device
 
@@ -151,10 +148,8 @@ class SpandrelBackend(SRBackend):
             if family is not None
             else ("prior-guided" if descriptor.purpose == "FaceSR" else "general")
         )
-        extras = [f"{k}={v}" for k, v, d in (("device", device, "cpu"), ("tile", tile, 0)) if v != d]
-        extras += [f"overlap={overlap}"] if overlap != DEFAULT_OVERLAP else []
-        extras += [f"family={family}"] if family is not None else []
-        self.spec = "spandrel:" + ",".join([self.path, *extras])
+        options = {"device": device, "tile": tile, "overlap": overlap, "family": family}
+        self.spec = spec_text("spandrel", self.path, options, _OPTIONS)
 
     def _tile_for(self, h: int, w: int) -> int:
         if self.tiling == "INTERNAL":
@@ -164,26 +159,18 @@ class SpandrelBackend(SRBackend):
         return resolve_tile(self.tile, h, w)
 
     def upscale(self, lr: np.ndarray, *, scale: int, seed: int | None = None) -> np.ndarray:
-        import torch
-
-        from srjudge.models.tensors import image_to_tensor
-
         image = check_lr(lr)
         factor = check_scale(scale, self.scales, what=f"spandrel model {Path(self.path).name}")
         h, w = image.shape[:2]
-        multiple = max(1, int(getattr(self.descriptor.size_requirements, "multiple_of", 1)))
-        with torch.inference_mode():
-            x = image_to_tensor(image, self.descriptor.device, name="LR image")
-            y = run_tiled(
-                self.descriptor,
-                x,
-                scale=factor,
-                tile=self._tile_for(h, w),
-                overlap=self.overlap,
-                multiple=multiple,
-            )
-            out = y[0, :, : h * factor, : w * factor].clamp(0.0, 1.0).permute(1, 2, 0).float().cpu().numpy()
-        return np.ascontiguousarray(out, dtype=np.float32)
+        return upscale_tiled(
+            self.descriptor,
+            image,
+            self.descriptor.device,
+            scale=factor,
+            tile=self._tile_for(h, w),
+            overlap=self.overlap,
+            multiple=max(1, int(getattr(self.descriptor.size_requirements, "multiple_of", 1))),
+        )
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -213,6 +200,5 @@ _OPTIONS = {
 )
 def _make(spec: Spec) -> SRBackend:
     options = coerce_options(spec, _OPTIONS, kind="SR backend")
-    if not spec.arg:
-        raise SpecError("spandrel needs the model path: spandrel:/path/model.safetensors (or .pth).")
-    return SpandrelBackend(spec.arg, **options)
+    path = require_arg(spec, "spandrel needs the model path: spandrel:/path/model.safetensors (or .pth).")
+    return SpandrelBackend(path, **options)
