@@ -34,6 +34,7 @@ RANKS: Mapping[str, int] = {
     # the library
     "images": 1,
     "models": 2,
+    "faces": 2,
     "metrics": 3,
     "degrade": 3,
     "sr": 4,

@@ -36,6 +36,7 @@ TAG_ALIASES = {
     "color shift": "colour shift",
     "low-fidelity": "semantic change",
     "semantic-change": "semantic change",
+    "identity-drift": "identity drift",
 }
 """Judges' tags (trust, VLM protocols) in the audit vocabulary of the face-SR paper."""
 
@@ -49,7 +50,7 @@ class AuditPolicy:
     tau: float = 80.0
     retries: int = 1
     min_confidence: float = 0.5
-    blocking_tags: tuple[str, ...] = ("semantic change", "hallucinated detail")
+    blocking_tags: tuple[str, ...] = ("semantic change", "hallucinated detail", "identity drift")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.tau <= 100.0:

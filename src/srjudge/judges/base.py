@@ -91,7 +91,7 @@ def explain_pick(first: Verdict, second: Verdict) -> str:
     return "; ".join(why)
 
 
-VETO_TAGS = ("semantic-outlier", "semantic-change", "lr-contradiction")
+VETO_TAGS = ("semantic-outlier", "semantic-change", "lr-contradiction", "identity-drift")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,13 @@ Optional read-out (``trust:readout=classifier``): a reader (:mod:`srjudge.reader
 candidate with the ``readout`` judge (agreement of its reading with the candidates' consensus and with
 the LR's reading, in [0, 1]); it adds ``w_readout * (R - 0.5) * 4`` to Q, and a candidate whose
 reading disagrees with both is vetoed (tag ``semantic-change``).
+
+Optional identity (``trust:identity=true``): faces are found and each candidate's identity is compared
+(:class:`srjudge.faces.identity.IdentityChecker`) with the HR face when given, else with the other
+candidates' consensus identity and the LR face when it is large enough. A candidate whose worst face
+falls below the same-person threshold (``identity_threshold``; dlib's calibrated 0.90 by default, or
+give ``arcface=PATH`` for an ArcFace ONNX model) is vetoed: score halved, tag ``identity-drift``, which
+the audit treats as blocking. Images without faces are unaffected (the rationale says so).
 """
 
 from __future__ import annotations
@@ -59,6 +66,8 @@ import numpy as np
 from scipy.ndimage import correlate1d, gaussian_filter, maximum_filter, minimum_filter
 
 from srjudge.errors import SpecError, SrjudgeError
+from srjudge.faces.detect import FaceFinder
+from srjudge.faces.identity import IdentityChecker, IdentityReport, IdentityScale, make_encoder
 from srjudge.images.checks import check_lr_scale
 from srjudge.images.color import rgb_to_gray
 from srjudge.images.resize import imresize
@@ -85,6 +94,9 @@ OPTIONS = {
     "consensus": (bool, True),
     "readout": (str, None),
     "w_readout": (float, DEFAULT_W_READOUT),
+    "identity": (bool, False),
+    "identity_threshold": (float, None),
+    "arcface": (str, None),
 }
 """The options of ``trust:...`` (name -> (type, default))."""
 GRID_CLIP = 10.0
@@ -239,6 +251,9 @@ class TrustJudge(CandidateSetJudge):
         consensus: bool = True,
         readout: str | None = None,
         w_readout: float = DEFAULT_W_READOUT,
+        identity: bool = False,
+        identity_threshold: float | None = None,
+        arcface: str | None = None,
     ) -> None:
         weights = {"grid": w_grid, "blocks": w_blocks, "noise": w_noise, "consistency": w_consistency}
         if readout is not None:
@@ -274,6 +289,24 @@ class TrustJudge(CandidateSetJudge):
             self.readout = readout_from_spec(Spec("readout", readout))
             self.config["readout"] = self.readout.config
             changed.append(f"readout={readout}")
+        self.identity: IdentityChecker | None = None
+        self.identity_scale: IdentityScale | None = None
+        if identity:
+            encoder = make_encoder(arcface)
+            self.identity = IdentityChecker(FaceFinder(), encoder)
+            self.identity_scale = IdentityScale(
+                encoder.default_threshold if identity_threshold is None else identity_threshold
+            )
+            self.config["identity"] = {"encoder": encoder.name, "threshold": self.identity_scale.threshold}
+            changed.append("identity=true")
+            if identity_threshold is not None:
+                changed.append(f"identity_threshold={identity_threshold:g}")
+            if arcface:
+                changed.append(f"arcface={arcface}")
+        elif identity_threshold is not None or arcface:
+            raise SpecError(
+                "trust: identity_threshold and arcface configure the identity check; add identity=true."
+            )
         self.spec = "trust" + (":" + ",".join(changed) if changed else "")
 
     def features(self, images: Sequence[np.ndarray], lr: np.ndarray) -> list[TrustFeatures]:
@@ -331,6 +364,7 @@ class TrustJudge(CandidateSetJudge):
             distances = consensus_distances([rgb_to_gray(i) for i in images], lr.shape[:2])
             vetoes = consensus_vetoes(distances)
         readouts = self.readout.score_many(images, lr=lr) if self.readout is not None else None
+        identities = self.identity.compare(images, hr=hr, lr=lr) if self.identity is not None else None
         verdicts = []
         for index, (f, outlier, dist) in enumerate(zip(features, vetoes, distances, strict=True)):
             contributions = self.contributions(f)
@@ -340,10 +374,20 @@ class TrustJudge(CandidateSetJudge):
                 contributions["readout"] = self.weights["readout"] * (read.raw - 0.5) * 4.0
                 read_veto = {"semantic-change", "consensus-outlier"} <= set(read.tags)
             contradiction = f.lr_consistency < self.lr_floor
+            who = identities[index] if identities is not None else None
+            drift = bool(
+                who is not None
+                and who.similarity is not None
+                and self.identity_scale is not None
+                and who.similarity < self.identity_scale.threshold
+            )
             quality = sum(contributions.values())
-            value = _sigmoid(quality) * (VETO_FACTOR if outlier or read_veto or contradiction else 1.0)
-            tags = _tags(f, outlier=outlier, read_veto=read_veto, contradiction=contradiction)
+            vetoed = outlier or read_veto or contradiction or drift
+            value = _sigmoid(quality) * (VETO_FACTOR if vetoed else 1.0)
+            tags = _tags(f, outlier=outlier, read_veto=read_veto, contradiction=contradiction, drift=drift)
             rationale = _rationale(f, contributions, dist, outlier=outlier, floor=self.lr_floor)
+            if who is not None and self.identity_scale is not None:
+                rationale += "; " + _identity_rationale(who, self.identity_scale.threshold)
             if read is not None:
                 rationale += f"; read-out: {read.rationale}"
                 if read.raw is None:
@@ -357,6 +401,8 @@ class TrustJudge(CandidateSetJudge):
             }
             if "readout" in contributions and read is not None and read.raw is not None:
                 components["readout"] = read.raw
+            if who is not None and who.similarity is not None:
+                components["identity"] = who.similarity
             verdicts.append(
                 self.verdict(
                     100.0 * value,
@@ -370,9 +416,12 @@ class TrustJudge(CandidateSetJudge):
         return verdicts
 
 
-def _tags(f: TrustFeatures, *, outlier: bool, read_veto: bool, contradiction: bool) -> list[str]:
+def _tags(
+    f: TrustFeatures, *, outlier: bool, read_veto: bool, contradiction: bool, drift: bool = False
+) -> list[str]:
     """Named problems, in the vocabulary the audit's knobs answer to."""
     checks = [
+        (drift, "identity-drift"),
         (outlier, "semantic-outlier"),
         (read_veto, "semantic-change"),
         (contradiction, "lr-contradiction"),
@@ -384,6 +433,15 @@ def _tags(f: TrustFeatures, *, outlier: bool, read_veto: bool, contradiction: bo
         (f.detail < -0.3 and f.grid <= 1.0, "blur"),
     ]
     return [tag for hit, tag in checks if hit]
+
+
+def _identity_rationale(report: IdentityReport, threshold: float) -> str:
+    if report.similarity is None:
+        return f"identity not measured ({report.note})"
+    text = f"identity cos {report.similarity:.3f} vs {'+'.join(report.references)}"
+    if report.similarity < threshold:
+        return text + f" < {threshold:.2f}: another person's face, score halved"
+    return text + f" (same person above {threshold:.2f})"
 
 
 def _rationale(

@@ -101,20 +101,26 @@ def restoration_weight(sr: np.ndarray, lr: np.ndarray, weight: float) -> np.ndar
 
 
 def centre_face_only(sr: np.ndarray, lr: np.ndarray, on: float) -> np.ndarray:
-    """Keep the restoration only inside the most central detected face (Haar cascade), bicubic elsewhere."""
+    """Keep the restoration only inside the most central face, bicubic elsewhere (GFPGAN's only_center_face).
+
+    Faces are found with :class:`srjudge.faces.detect.FaceFinder` (dlib HOG, CNN fallback) on the SR
+    output; the face box widened by a quarter on each side is kept, feathered into the bicubic image.
+    With no face found the output is unchanged.
+    """
     if on < 0.5:
         return sr
-    base = np.clip(imresize(lr, output_shape=sr.shape[:2]), 0.0, 1.0)
-    gray = cv2.cvtColor(np.round(sr * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]
-    faces = cascade.detectMultiScale(gray, 1.1, 4)
-    if len(faces) == 0:
+    from srjudge.faces.detect import FaceFinder, centre_face
+
+    face = centre_face(FaceFinder().find(sr), sr.shape)
+    if face is None:
         return sr
-    h, w = gray.shape
-    x, y, fw, fh = min(faces, key=lambda f: (f[0] + f[2] / 2 - w / 2) ** 2 + (f[1] + f[3] / 2 - h / 2) ** 2)
+    base = np.clip(imresize(lr, output_shape=sr.shape[:2]), 0.0, 1.0)
+    h, w = sr.shape[:2]
+    left, top, right, bottom = face.box
+    grow = face.width // 4
     mask = np.zeros((h, w, 1), dtype=np.float32)
-    mask[y : y + fh, x : x + fw] = 1.0
-    mask = _blur(mask, max(2.0, fw / 16))[..., :1]
+    mask[max(0, top - grow) : min(h, bottom + grow), max(0, left - grow) : min(w, right + grow)] = 1.0
+    mask = _blur(mask, max(2.0, face.width / 16))[..., :1]
     return quantize_8bit(mask * sr + (1.0 - mask) * base)
 
 
@@ -149,7 +155,7 @@ KNOBS: dict[str, Knob] = {
             0.5,
             0.25,
             "gently damp the finest detail",
-            ("noise", "hallucinated detail", "blockiness"),
+            ("noise", "hallucinated detail", "blockiness", "identity drift"),
         ),
         Knob(
             "scale_switch",
@@ -159,7 +165,7 @@ KNOBS: dict[str, Knob] = {
             4.0,
             2.0,
             "run the model at x2 and finish with bicubic",
-            ("hallucinated detail", "semantic change", "oversharpening"),
+            ("hallucinated detail", "semantic change", "oversharpening", "identity drift"),
         ),
         Knob("denoise", "blind", "pre", 0.0, 10.0, 5.0, "light denoising of the LR input", ("noise",)),
         Knob(
@@ -180,7 +186,7 @@ KNOBS: dict[str, Knob] = {
             1.0,
             0.7,
             "blend restoration with bicubic",
-            ("hallucinated detail", "semantic change", "oversharpening"),
+            ("hallucinated detail", "semantic change", "oversharpening", "identity drift"),
         ),
         Knob(
             "centre_face_only",
