@@ -51,6 +51,7 @@ RANKS: Mapping[str, int] = {
     "testbed": 11,
     "train": 11,
     "demo": 11,
+    "demo_faces": 11,
     "cli": 12,
 }
 """Package -> layer, lowest first: a module imports only from its own layer or lower ones."""

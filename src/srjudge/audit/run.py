@@ -51,7 +51,10 @@ import numpy as np
 
 from srjudge.audit.gate import AuditDecision, AuditPolicy, audit_image
 from srjudge.errors import MissingDependencyError, MissingWeightsError, SrjudgeError
+from srjudge.faces.crops import view_crop
+from srjudge.faces.detect import Face, FaceFinder
 from srjudge.images.io import load_image, save_png
+from srjudge.images.resize import imresize
 from srjudge.judges.base import Judge
 from srjudge.metrics import create_metric
 from srjudge.provenance import config_hash, file_sha256
@@ -106,18 +109,53 @@ def _caption(title: str, score: float | None, tags: Sequence[str], extra: str = 
     return "\n".join(x for x in (title, score_text, ", ".join(tags) or "no tags", extra) if x)
 
 
-def panel(lr: np.ndarray, decision: AuditDecision) -> np.ndarray:
-    """LR | pure | +judge, captioned with scores, tags and the decision."""
+def panel(lr: np.ndarray, decision: AuditDecision, *, faces: bool = True) -> np.ndarray:
+    """LR | pure | +judge, captioned with scores, tags and the decision; then, when a face is found
+    (``faces``, dlib installed), the largest face zoomed from the LR (bicubic), the pure and the +judge
+    output, with their identity cosines where the judge measured them."""
     pure, final = decision.pure, decision.final
     knob = f"{final.knob}={final.value:g}" if final.knob else "no knob"
-    return side_by_side(
-        [lr, pure.image, final.image],
-        [
-            "LR input",
-            _caption("pure SR", pure.verdict.score, pure.verdict.tags),
-            _caption(f"+judge ({knob})", final.verdict.score, final.verdict.tags, decision.decision),
-        ],
-    )
+    images = [lr, pure.image, final.image]
+    captions = [
+        "LR input",
+        _caption("pure SR", pure.verdict.score, pure.verdict.tags),
+        _caption(f"+judge ({knob})", final.verdict.score, final.verdict.tags, decision.decision),
+    ]
+    if faces:
+        crops = face_columns(
+            lr,
+            [
+                (label, step.image, step.verdict.components.get("identity"))
+                for label, step in (("pure", pure), ("+judge", final))
+            ],
+        )
+        images += [image for image, _ in crops]
+        captions += [caption for _, caption in crops]
+    return side_by_side(images, captions)
+
+
+def face_columns(
+    lr: np.ndarray, outputs: Sequence[tuple[str, np.ndarray, float | None]], *, face: Face | None = None
+) -> list[tuple[np.ndarray, str]]:
+    """Crops of ``face`` (else the largest face found in the outputs, first output first): from the LR
+    upsampled, then from each (label, image, identity cosine) output, captioned. Empty without a face
+    or without dlib."""
+    image = outputs[0][1]
+    if face is None:
+        try:
+            finder = FaceFinder()
+        except (MissingDependencyError, MissingWeightsError):
+            return []
+        found = next((faces for faces in (finder.find(o[1]) for o in outputs) if faces), [])
+        if not found:
+            return []
+        face = max(found, key=lambda f: f.width)
+    upsampled = np.clip(imresize(lr, output_shape=(image.shape[0], image.shape[1])), 0.0, 1.0)
+    columns = [(view_crop(upsampled, face), "face: LR, bicubic")]
+    for label, output, identity in outputs:
+        note = "" if identity is None else f"identity cos {identity:.3f}"
+        columns.append((view_crop(output, face), "\n".join(x for x in (f"face: {label}", note) if x)))
+    return columns
 
 
 def _metric_fns() -> dict[str, Callable[..., float] | str]:

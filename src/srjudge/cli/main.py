@@ -365,9 +365,25 @@ def demo_cmd(
     out_dir: Annotated[Path, OUT_DIR] = Path("srjudge-out/demo"),
     judge: Annotated[str, JUDGE] = "trust",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the degradations.")] = 0,
+    faces: Annotated[
+        bool,
+        typer.Option(
+            "--faces",
+            help="Run the face demo instead: the face-SR paper's paired table (pure vs +judge per backend, "
+            "with identity) and a face-swap decoy; needs the faces extra.",
+        ),
+    ] = False,
 ) -> None:
     """The main job (`srjudge run`) on bundled photos: moderate and heavy degradations, with a report."""
     from srjudge.demo import run_demo
+
+    if faces:
+        from srjudge.demo_faces import run_face_demo, table_markdown
+
+        face_report = run_face_demo(out_dir, seed=seed, log=lambda m: err.print(m))
+        out.print(table_markdown(face_report))
+        out.print(f"Records: {out_dir / 'face_demo.json'}; panels: {out_dir / 'panels'}")
+        return
 
     summary, report = run_demo(out_dir, judge_spec=judge, seed=seed, log=lambda m: err.print(m))
     for item in report["items"]:

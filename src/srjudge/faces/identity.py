@@ -48,7 +48,7 @@ from srjudge.faces.detect import Face, FaceFinder, dlib_shape
 from srjudge.images.io import to_uint8
 from srjudge.images.resize import imresize
 
-DLIB_THRESHOLD = 0.90
+DLIB_THRESHOLD = 0.895
 """Same-person threshold on the cosine of dlib descriptors, calibrated in the README's faces section."""
 DEFAULT_ARCFACE_THRESHOLD = 0.35
 MIN_LR_FACE = 20
