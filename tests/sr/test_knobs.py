@@ -42,3 +42,20 @@ def test_knobs_are_bounded_and_do_what_they_say(astronaut: np.ndarray, astronaut
         "semantic change",
         "ringing",
     )
+
+
+def test_centre_face_only_keeps_the_restoration_on_the_face_found_by_dlib() -> None:
+    from skimage import data
+
+    from srjudge.images.resize import imresize
+    from srjudge.sr.knobs import centre_face_only
+
+    hr = (data.astronaut()[:384, 64:448].astype(np.float32) / 255.0).astype(np.float32)
+    lr = np.clip(imresize(hr, scale=0.25), 0.0, 1.0).astype(np.float32)
+    out = centre_face_only(hr, lr, 1.0)  # the "restoration" is the HR itself
+    bicubic = np.clip(imresize(lr, output_shape=hr.shape[:2]), 0.0, 1.0)
+    face = (slice(80, 160), slice(120, 190))  # inside the face box (175..265, 76..166, x - 64)
+    assert np.abs(out[face] - hr[face]).max() < 0.01
+    corner = (slice(300, 384), slice(300, 384))  # far from the face: bicubic
+    assert np.abs(out[corner] - bicubic[corner]).max() < 0.01
+    np.testing.assert_array_equal(centre_face_only(hr, lr, 0.0), hr)

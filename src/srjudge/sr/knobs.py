@@ -118,10 +118,10 @@ def centre_face_only(sr: np.ndarray, lr: np.ndarray, on: float) -> np.ndarray:
     h, w = sr.shape[:2]
     left, top, right, bottom = face.box
     grow = face.width // 4
-    mask = np.zeros((h, w, 1), dtype=np.float32)
+    mask = np.zeros((h, w), dtype=np.float32)
     mask[max(0, top - grow) : min(h, bottom + grow), max(0, left - grow) : min(w, right + grow)] = 1.0
-    mask = _blur(mask, max(2.0, face.width / 16))[..., :1]
-    return quantize_8bit(mask * sr + (1.0 - mask) * base)
+    feathered = gaussian_filter(mask, max(2.0, face.width / 16))[..., None]
+    return quantize_8bit(feathered * sr + (1.0 - feathered) * base)
 
 
 KNOBS: dict[str, Knob] = {
