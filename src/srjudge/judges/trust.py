@@ -440,8 +440,8 @@ def _identity_rationale(report: IdentityReport, threshold: float) -> str:
         return f"identity not measured ({report.note})"
     text = f"identity cos {report.similarity:.3f} vs {'+'.join(report.references)}"
     if report.similarity < threshold:
-        return text + f" < {threshold:.2f}: another person's face, score halved"
-    return text + f" (same person above {threshold:.2f})"
+        return text + f" < {threshold:.3f}: another person's face, score halved"
+    return text + f" (same person above {threshold:.3f})"
 
 
 def _rationale(

@@ -7,7 +7,9 @@ picks the protocol from :data:`~srjudge.judges.vlm.protocols.PROTOCOLS` and hand
 
 - ``level`` (default; Q-Align): expected level from the probabilities of excellent/good/fair/
   poor/bad at the answer's first token. Continuous and stable: the default for ranking.
-- ``audit`` (face-SR paper): score 0-100, tags from a fixed vocabulary, a reason, a confidence.
+- ``audit`` (face-SR paper): shown the LR, the SR, face crops and a QA summary (identity, NIQE,
+  LPIPS with an HR reference, trust's artifact flags); score 0-100, tags from a fixed vocabulary,
+  a reason, a confidence.
 - ``pairwise`` (EvoQuality, Co-Instruct): A versus B in both orders, K samples per order,
   majority vote, position consistency; ranking by a tournament within a call budget,
   aggregated by Bradley-Terry (``rank=bt``) or Copeland (``rank=copeland``).
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -42,6 +44,19 @@ from srjudge.vlm.prompts import PROMPTS, PromptTemplate, load_prompt_file
 
 # Seeds of stability repeats are this far apart, beyond any sample index within one repeat.
 REPEAT_SEED_STRIDE = 10_000
+
+
+@runtime_checkable
+class UsesHR(Protocol):
+    """A protocol that also looks at the HR reference when one is given (``audit``: its QA summary)."""
+
+    def score_with_hr(
+        self,
+        ctx: ProtocolContext,
+        images: Sequence[np.ndarray],
+        lr: np.ndarray | None,
+        hr: np.ndarray | None,
+    ) -> list[Verdict]: ...
 
 
 class VLMJudge(CandidateSetJudge):
@@ -112,7 +127,10 @@ class VLMJudge(CandidateSetJudge):
         """Judge the candidates; each verdict records how its image was resized for the model."""
         if not images:
             return []
-        verdicts = self.protocol.score(self.context(), images, lr)
+        if isinstance(self.protocol, UsesHR):
+            verdicts = self.protocol.score_with_hr(self.context(), images, lr, hr)
+        else:
+            verdicts = self.protocol.score(self.context(), images, lr)
         return [self._with_resize_note(v, image) for v, image in zip(verdicts, images, strict=True)]
 
     def _with_resize_note(self, verdict: Verdict, image: np.ndarray) -> Verdict:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from srjudge.judges.vlm import PROTOCOLS, VLMJudge, VLMJudgeConfig
+from srjudge.judges.vlm.qa_summary import qa_summary
 from srjudge.vlm.backends.openai_backend import OpenAIBackend
 from srjudge.vlm.images import data_uri
 from srjudge.vlm.prompts import PROMPTS
@@ -126,10 +127,13 @@ def test_level_payload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_audit_payload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     t = PROMPTS.get("audit")
+    summary = qa_summary(IMG_A, lr=LR).to_text()  # no face in 8x8 noise: LR and SR, no face crop
+    assert "- faces: no face found; no face crops" in summary
+    user = _user(t.user_before, LR, t.user_between, IMG_A, t.render(qa_summary=summary))
     assert _run("audit", tmp_path, monkeypatch) == [
         {
             "model": "judge-model",
-            "messages": [{"role": "system", "content": t.system}, _user(IMG_A, t.render())],
+            "messages": [{"role": "system", "content": t.system}, user],
             "max_completion_tokens": 256,
             "temperature": 0.0,
             "seed": 0,
