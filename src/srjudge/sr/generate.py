@@ -24,10 +24,11 @@ MANIFEST_SCHEMA = "srjudge.candidates/1"
 
 
 def _slug(spec: str) -> str:
-    return (
-        re.sub(r"[^A-Za-z0-9.+-]+", "-", spec.split(",")[0].replace(":", "-").split("/")[-1]).strip("-")
-        or "sr"
-    )
+    """A file name for a backend spec: the whole spec (options included, so that two settings of one
+    backend never share a file), with a path argument reduced to its last part."""
+    name, _, options = spec.partition(",")
+    text = name.replace(":", "-").split("/")[-1] + (f"-{options}" if options else "")
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-") or "sr"
 
 
 def _usable(file: Path, shape: tuple[int, int]) -> bool:

