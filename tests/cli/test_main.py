@@ -202,15 +202,15 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         assert len(names) == 9 and gans <= set(names)
         assert names.index("classical-nearest") == 8, names  # blocky output last
         assert names[0].startswith(("realesrgan", "realcugan")), names  # a detailed GAN output wins
-        assert item["why"].startswith("detail +"), item["why"]
+        assert "detail +" in item["why"], item["why"]  # the pick has more real detail than the runner-up
         assert item["audit"] in {"accept", "accept-low-confidence", "accept-after-retry", "reject"}
         # PSNR/SSIM against the HR, which the judge never saw, for every candidate
         assert set(item["reference"]) == set(names)
         assert all(0 < r["ssim"] <= 1 and r["psnr"] > 10 for r in item["reference"].values())
     assert "ranked by trust" in result.stdout and "index.html" in result.stdout
-    assert result.stdout.count("why #1 beat #2: detail +") == 3
+    assert result.stdout.count("why #1 beat #2: ") == 3
     html = run_dir / "report" / "index.html"
     text = html.read_text()
-    assert text.count("Why it beat the runner-up: detail +") == 3 and "invents content" in text
+    assert text.count("Why it beat the runner-up: ") == 3 and "invents content" in text
     assert text.count("HR (not seen by the judge)") >= 3
     assert console_errors(html) == []
