@@ -12,11 +12,13 @@ For each bundled face photo (a 192 px crop around the face; see ``srjudge/data/f
    NIQE and identity (cosine of dlib descriptors), pure vs +judge, per backend.
 
 Writes ``OUT/face_demo.json`` (every record), ``OUT/face_table.md`` and ``OUT/panels/<photo>.png``
-(LR | pick | swap | faces, and the audit of the swap).
+(LR | pick | swap | faces, and the audit of the swap). Each input's record is written atomically to
+``OUT/items/<photo>-<degradation>.json`` when it is done; a re-run with the same settings skips it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -164,9 +166,22 @@ def run_face_demo(
     swap_base = "realesrgan" if "realesrgan" in backends else next(iter(backends))
     items = []
     cases = [(photo, kind) for kind in DEGRADATIONS for photo in photos]
+    settings = {
+        "schema": FACE_DEMO_SCHEMA,
+        "judge": JUDGE,
+        "tau": tau,
+        "seed": seed,
+        "backends": list(backends),
+    }
     for index, (photo, kind) in enumerate(cases):
         start = time.perf_counter()
         name = f"{photo.name}-{kind}"
+        record_file = out_dir / "items" / f"{name}.json"
+        done = json.loads(record_file.read_text()) if record_file.is_file() else None
+        if done is not None and done.get("settings") == settings:  # finished by an earlier run
+            items.append(done["item"])
+            log(f"[{index + 1}/{len(cases)}] {name}: done by an earlier run with the same settings")
+            continue
         lr, record = degrade(photo.hr, pipeline=DEGRADATIONS[kind], scale=SCALE, seed=seed + index)
         save_png(out_dir / "inputs" / "hr" / f"{name}.png", photo.hr)
         save_png(out_dir / "inputs" / "lr" / f"{name}.png", lr)
@@ -213,6 +228,7 @@ def run_face_demo(
             }
         )
         _write_panels(out_dir / "panels" / f"{name}.png", lr, outputs, pick, swap_audit, photo.face)
+        atomic.write_json(record_file, {"settings": settings, "item": items[-1]})
         log(
             f"[{index + 1}/{len(cases)}] {name}: pick {pick}; swap decoy rank {swap_entry['rank']}, "
             f"tags {', '.join(swap_entry['tags']) or '-'}, audit {swap_audit.decision} "

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from srjudge.demo_faces import DEGRADATIONS, METRICS, SIDE, face_crop, paired_table, table_markdown
 from srjudge.faces.detect import FaceFinder
+from srjudge.faces.identity import DLIB_THRESHOLD
 from srjudge.images.samples import FACES_FOLDER, face_photos
 
 
@@ -50,3 +53,24 @@ def test_paired_table_means_and_markdown() -> None:
     assert text.startswith(f"mild ({DEGRADATIONS['mild']} degradation, x4)")
     assert "| bicubic | pure | 2.00 | 2.000 | n/a | 2.000 | 2.000 |" in text
     assert np.isfinite(rows[0]["ssim"])  # type: ignore[arg-type]
+
+
+def test_the_face_demo_end_to_end_on_two_portraits_and_a_resumed_rerun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import srjudge.demo_faces as demo
+
+    photos = face_photos()
+    monkeypatch.setattr(demo, "face_photos", lambda: [photos[0], photos[4]])  # astronaut, Joe Biden
+    monkeypatch.setattr(demo, "DEGRADATIONS", {"mild": "bicubic"})
+    report = demo.run_face_demo(tmp_path, log=lambda _: None)
+    assert [i["item"] for i in report["items"]] == ["astronaut-mild", "joe-biden_1-mild"]
+    for item in report["items"]:
+        assert "identity-drift" in item["swap"]["tags"] and item["swap"]["audit"]["decision"] == "reject"
+        assert item["pick"] != demo.SWAP and item["pick_metrics"]["identity"] > DLIB_THRESHOLD
+        assert (tmp_path / "panels" / f"{item['item']}.png").is_file()
+    assert "| select (trust:identity=true) | pick |" in (tmp_path / "face_table.md").read_text()
+    lines: list[str] = []
+    again = demo.run_face_demo(tmp_path, log=lines.append)
+    assert again["table"] == report["table"]
+    assert all("done by an earlier run" in line for line in lines if line.startswith("["))
