@@ -438,6 +438,7 @@ def main() -> None:
         raise SystemExit(130) from None
 
 
+import srjudge.cli.align_cmd  # noqa: E402  (registers align)
 import srjudge.cli.bench_cmd  # noqa: E402  (registers bench)
 import srjudge.cli.evolve_cmd  # noqa: E402  (registers evolve)
 import srjudge.cli.fit_cmd  # noqa: E402  (registers fit)

@@ -138,3 +138,51 @@ def run_cmd(
         f"{c['candidates_reused']} reused from the cache)"
     )
     out.print(f"{', '.join(sorted(paths))} in {out_dir}")
+
+
+@testbed_app.command("compare")
+def compare_cmd(
+    testbed: Annotated[Path, typer.Option("--testbed", "-t", help="Testbed folder (srjudge testbed build).")],
+    aligned: Annotated[
+        str, typer.Option("--aligned", "-a", help="The aligned model's backend spec: diffusion:OUT/model.")
+    ],
+    base: Annotated[str, typer.Option("--base", help="The base model's backend spec.")] = "diffusion",
+    judges: Annotated[str, JUDGES] = "trust,lr-psnr,readout:classifier",
+    samples: Annotated[int, SAMPLES] = 8,
+    split: Annotated[str, typer.Option("--split", help="Testbed split to run on.")] = "test",
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items of the split.")] = None,
+    bootstrap: Annotated[int, BOOTSTRAP] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the samples and of the bootstrap.")] = 0,
+    referee: Annotated[
+        str, typer.Option("--referee", help="Reader deciding what an output shows.")
+    ] = "referee",
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (base/ and aligned/ runs, compare.*).")
+    ] = Path("srjudge-out/testbed-compare"),
+) -> None:
+    """Base vs aligned SR model: raw-sample hallucination, LR-PSNR, diversity, each judge's top-1."""
+    from srjudge.spec import iter_specs
+    from srjudge.testbed.alignment import markdown_table
+    from srjudge.testbed.compare import compare_models
+    from srjudge.testbed.results import ExperimentConfig
+
+    config = ExperimentConfig(
+        judges=tuple(iter_specs(judges, option="--judges")),
+        samples=samples,
+        split=split,
+        limit=limit,
+        n_boot=bootstrap,
+        seed=seed,
+        referee=referee,
+    )
+    with _progress_task("compare") as update:
+        result = compare_models(
+            testbed,
+            base,
+            aligned,
+            config,
+            out_dir,
+            progress=lambda stage, done, total: update(done, total, stage),
+        )
+    out.print(markdown_table([r for r in result.rows if r.group in ("severe", "all")]))
+    out.print(f"compare.md, compare.json, compare.csv, samples.png, index.html in {out_dir}")

@@ -275,10 +275,31 @@ def _ddim_update(
     v_pred: bool,
     noise: Any,
 ) -> torch.Tensor:
-    """One DDIM step (Song et al. 2021, eqs. 12 and 16), as diffusers' ``DDIMScheduler.step`` with
+    """One DDIM step: :func:`ddim_step_mean` plus ``std * noise()`` (no noise when ``noise`` is None)."""
+    mean, std = ddim_step_mean(x, out, acp, t, prev, eta, v_pred)
+    if noise is not None:
+        return mean + std * noise()
+    return mean
+
+
+def ddim_step_mean(
+    x: torch.Tensor,
+    out: torch.Tensor,
+    acp: torch.Tensor,
+    t: int,
+    prev: int,
+    eta: float,
+    v_pred: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and the standard deviation of one DDIM step's Gaussian ``p(x_prev | x_t)``.
+
+    DDIM (Song et al. 2021, eqs. 12 and 16), as diffusers' ``DDIMScheduler.step`` with
     ``set_alpha_to_one`` and x0 clipped to [-1, 1], except that the square root of the direction term
     is taken of a value clamped at 0: with eta=1 at the first (zero-SNR) step it is 0 up to rounding,
-    and diffusers' step then returns NaN."""
+    and diffusers' step then returns NaN. The std does not depend on the model (only on t, prev and
+    eta), which is what makes the step's log-probability a policy for alignment
+    (:mod:`srjudge.train.align`); at the last step (``prev < 0``) it is 0: that step is deterministic.
+    """
     import torch
 
     a_t = acp[t]
@@ -293,10 +314,7 @@ def _ddim_update(
     variance = (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)
     std = eta * variance.clamp(min=0).sqrt()
     direction = (1 - a_prev - std**2).clamp(min=0).sqrt() * eps
-    x_prev = a_prev.sqrt() * x0 + direction
-    if noise is not None:
-        x_prev = x_prev + std * noise()
-    return x_prev
+    return a_prev.sqrt() * x0 + direction, std
 
 
 # ----------------------------------------------------------------------------------------------------
