@@ -156,6 +156,9 @@ def compare_cmd(
     referee: Annotated[
         str, typer.Option("--referee", help="Reader deciding what an output shows.")
     ] = "referee",
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Diffusion sampling steps (default: the checkpoint's).")
+    ] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder (base/ and aligned/ runs, compare.*).")
     ] = Path("srjudge-out/testbed-compare"),
@@ -174,6 +177,7 @@ def compare_cmd(
         n_boot=bootstrap,
         seed=seed,
         referee=referee,
+        steps=steps,
     )
     with _progress_task("compare") as update:
         result = compare_models(
