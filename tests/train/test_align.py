@@ -283,6 +283,8 @@ def test_run_alignment_refuses_to_resume_another_config_and_other_model_families
         run_alignment(f"diffusion:{tiny_folder}", tmp_path, dataclasses.replace(SMALL, lr=5e-4))
     with pytest.raises(SpecError, match="only the conditional pixel diffusion"):
         run_alignment("bicubic", tmp_path / "x", SMALL)
+    with pytest.raises(SpecError, match="needs an HR reference"):
+        run_alignment(f"diffusion:{tiny_folder}", tmp_path / "y", dataclasses.replace(SMALL, reward="psnr"))
 
 
 def test_compare_groups_pairs_the_same_inputs() -> None:

@@ -153,6 +153,12 @@ def run_alignment(
     out.mkdir(parents=True, exist_ok=True)
     base_digest = file_sha256(base / UNET_DIR / UNET_FILES[1])
     judge = create_judge(config.reward)
+    if judge.needs_hr:
+        raise SpecError(
+            f"align: the reward judge {config.reward!r} needs an HR reference, and alignment has only the "
+            "LR input; use a judge that reads the LR or no reference (readout:classifier, trust, "
+            "lr-psnr, reward:PATH, a VLM judge)."
+        )
     prompts, data_info = training_prompts(config)
     identity = _identity(config, base, base_digest, data_info["sha256"])
     save_config_yaml(config, out / CONFIG_NAME)
