@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -273,7 +273,7 @@ def _ddim_update(
     prev: int,
     eta: float,
     v_pred: bool,
-    noise: Any,
+    noise: Callable[[], torch.Tensor] | None,
 ) -> torch.Tensor:
     """One DDIM step: :func:`ddim_step_mean` plus ``std * noise()`` (no noise when ``noise`` is None)."""
     mean, std = ddim_step_mean(x, out, acp, t, prev, eta, v_pred)

@@ -27,10 +27,28 @@ import numpy as np
 
 from srjudge.bench.bootstrap import Estimate, boot_indices, estimate
 from srjudge.errors import SpecError
+from srjudge.images.resize import imresize
 from srjudge.testbed.measures import severity_name
 
 MEASURES = ("wrong", "hallucinated", "lr_psnr", "spread", "distinct")
 HIGHER_IS_BETTER = {"wrong": False, "hallucinated": False, "lr_psnr": True, "spread": True, "distinct": True}
+
+
+def lr_psnr(samples_gray: np.ndarray, lr_gray: np.ndarray) -> np.ndarray:
+    """(B, H, W) samples and (B, h, w) LR in [0, 1] -> (B,) PSNR (dB) of the bicubic x1/4 downscale vs LR.
+
+    Capped at 60 dB (an exact match)."""
+    down = imresize(np.transpose(samples_gray, (1, 2, 0)).astype(np.float64), output_shape=lr_gray.shape[1:])
+    if down.ndim == 2:
+        down = down[:, :, None]
+    mse = ((np.transpose(down, (2, 0, 1)) - lr_gray.astype(np.float64)) ** 2).reshape(len(lr_gray), -1)
+    mse_mean = np.maximum(mse.mean(axis=1), 1e-6)
+    return np.asarray(10.0 * np.log10(1.0 / mse_mean), dtype=np.float64)
+
+
+def pixel_spread(groups: np.ndarray) -> np.ndarray:
+    """(G, N, H, W) gray samples -> (G,) per-LR diversity: the per-pixel std across samples, averaged."""
+    return np.asarray(np.asarray(groups, np.float64).std(axis=1).mean(axis=(1, 2)), np.float64)
 
 
 @dataclass(frozen=True)
@@ -81,8 +99,6 @@ def sample_groups(
     readings: Sequence[Sequence[tuple[str | None, float]]],
 ) -> SampleGroups:
     """Build :class:`SampleGroups` from (G, N, H, W) gray samples, (G, h, w) gray LRs and readings."""
-    from srjudge.train.align import lr_psnr, pixel_spread
-
     s = np.asarray(samples_gray, np.float32)
     if s.ndim != 4 or s.shape[0] != len(item_ids) or lr_gray.shape[0] != len(item_ids):
         raise SpecError(f"sample_groups: samples {s.shape} and LRs {lr_gray.shape} for {len(item_ids)} items")

@@ -47,7 +47,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from srjudge.errors import SpecError
-from srjudge.images.resize import imresize
 from srjudge.sr.conditional_diffusion import (
     condition_tensor,
     ddim_scheduler,
@@ -55,6 +54,7 @@ from srjudge.sr.conditional_diffusion import (
     tensor_to_images,
     to_gray,
 )
+from srjudge.testbed.alignment import lr_psnr, pixel_spread
 
 if TYPE_CHECKING:
     import torch
@@ -244,18 +244,6 @@ def gaussian_kl_same_std(mean: torch.Tensor, ref_mean: torch.Tensor, std: torch.
     return ((mean - ref_mean) ** 2 / (2 * std**2)).flatten(1).mean(dim=1)
 
 
-def lr_psnr(samples_gray: np.ndarray, lr_gray: np.ndarray) -> np.ndarray:
-    """(B, H, W) samples and (B, h, w) LR in [0, 1] -> (B,) PSNR (dB) of the bicubic x1/4 downscale vs LR.
-
-    Capped at 60 dB (an exact match)."""
-    down = imresize(np.transpose(samples_gray, (1, 2, 0)).astype(np.float64), output_shape=lr_gray.shape[1:])
-    if down.ndim == 2:
-        down = down[:, :, None]
-    mse = ((np.transpose(down, (2, 0, 1)) - lr_gray.astype(np.float64)) ** 2).reshape(len(lr_gray), -1)
-    mse_mean = np.maximum(mse.mean(axis=1), 1e-6)
-    return np.asarray(10.0 * np.log10(1.0 / mse_mean), dtype=np.float64)
-
-
 def consistency_penalty(psnr_db: np.ndarray, *, margin_db: float, weight: float) -> np.ndarray:
     """(G, N) LR-PSNR -> (G, N) reward points taken off samples that drift from their LR.
 
@@ -267,11 +255,6 @@ def consistency_penalty(psnr_db: np.ndarray, *, margin_db: float, weight: float)
     psnr = np.asarray(psnr_db, np.float64)
     median = np.median(psnr, axis=1, keepdims=True)
     return np.asarray(weight * np.maximum(0.0, median - margin_db - psnr), np.float64)
-
-
-def pixel_spread(groups: np.ndarray) -> np.ndarray:
-    """(G, N, H, W) gray samples -> (G,) per-LR diversity: the per-pixel std across samples, averaged."""
-    return np.asarray(np.asarray(groups, np.float64).std(axis=1).mean(axis=(1, 2)), np.float64)
 
 
 # ----------------------------------------------------------------------------------------------------
