@@ -62,6 +62,11 @@ if TYPE_CHECKING:
     from srjudge.judges.base import Judge
 
 METHODS = ("dpo", "grpo")
+DEFAULT_LR = {"grpo": 4e-4, "dpo": 1e-4}
+"""Learning rates measured on the testbed model: GRPO at 1e-3 collapsed in 2 rounds (LR-PSNR 21 ->
+15 dB); DPO at 4e-4 drifted (loss far above log 2, LR-PSNR down 4 dB)."""
+DEFAULT_EPOCHS = {"grpo": 1, "dpo": 4}
+"""DPO's updates are cheap next to sampling (one denoising step per pair), so it reuses pairs more."""
 
 
 @dataclass(frozen=True)
@@ -71,18 +76,20 @@ class AlignConfig:
     method: str = "grpo"
     reward: str = "readout:classifier"
     seed: int = 0
-    rounds: int = 8
-    prompts_per_round: int = 64
+    rounds: int = 16
+    prompts_per_round: int = 48
     samples: int = 8
     sample_steps: int = 25
     eta: float = 1.0
     severities: tuple[int, ...] = (2, 3)
     train_copies: int = 4
-    lr: float = 2e-5
+    lr: float | None = None
+    """None: the method's default (:data:`DEFAULT_LR`)."""
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     batch_size: int = 32
-    epochs: int = 1
+    epochs: int | None = None
+    """Passes over each round's samples (GRPO) or pairs (DPO); None: :data:`DEFAULT_EPOCHS`."""
     # dpo
     beta: float = 2000.0
     min_gap: float = 10.0
@@ -102,13 +109,15 @@ class AlignConfig:
             raise SpecError(f"align: method {self.method!r} is not known; use one of {', '.join(METHODS)}.")
         for name in ("rounds", "prompts_per_round", "sample_steps", "batch_size", "epochs", "threads"):
             value = getattr(self, name)
+            if name == "epochs" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpecError(f"align: {name} must be an integer >= 1, got {value!r}.")
         if self.samples < 2:
             raise SpecError(f"align: samples must be >= 2 (a group to compare), got {self.samples!r}.")
         if not 0.0 < self.eta <= 1.0:
             raise SpecError(f"align: eta must be in (0, 1] (the chain must be stochastic), got {self.eta!r}.")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise SpecError(f"align: lr must be a positive number, got {self.lr!r}.")
         if self.beta <= 0 or self.min_gap < 0 or self.pairs_per_group < 1:
             raise SpecError("align: beta must be > 0, min_gap >= 0 and pairs_per_group >= 1.")
@@ -126,9 +135,18 @@ class AlignConfig:
         if self.train_copies < 1:
             raise SpecError(f"align: train_copies must be >= 1, got {self.train_copies!r}.")
 
+    @property
+    def learning_rate(self) -> float:
+        return DEFAULT_LR[self.method] if self.lr is None else float(self.lr)
+
+    @property
+    def passes(self) -> int:
+        return DEFAULT_EPOCHS[self.method] if self.epochs is None else int(self.epochs)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["severities"] = list(self.severities)
+        data["resolved"] = {"lr": self.learning_rate, "epochs": self.passes}
         return data
 
 
@@ -470,7 +488,7 @@ def _grpo_update(
     rng = np.random.default_rng(_mixed_seed(config.seed, round_index, "grpo"))
     updates = 0
     policy.train()
-    for _ in range(config.epochs):
+    for _ in range(config.passes):
         order = rng.permutation(active)
         for start in range(0, len(order), config.batch_size):
             rows = torch.as_tensor(order[start : start + config.batch_size], dtype=torch.long)
@@ -530,7 +548,7 @@ def _dpo_update(
     stats: dict[str, list[float]] = {"loss": [], "implicit_accuracy": [], "margin": []}
     updates = 0
     policy.train()
-    for _ in range(config.epochs):
+    for _ in range(config.passes):
         order = rng.permutation(len(pairs))
         for start in range(0, len(order), config.batch_size):
             batch = [pairs[int(i)] for i in order[start : start + config.batch_size]]
@@ -594,7 +612,9 @@ def align(
     try:
         reference = base_unet.eval().requires_grad_(False)
         policy = copy.deepcopy(base_unet).requires_grad_(True)
-        optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(
+            policy.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
         logs: list[Mapping[str, Any]] = []
         start = 0
         if state is not None:
