@@ -31,6 +31,7 @@ RANKS: Mapping[str, int] = {
     "provenance": 0,
     "jsonl": 0,
     "config": 0,
+    "execute": 0,  # the execution layer: local, processes, Ray (imports only the core)
     # the library
     "images": 1,
     "models": 2,

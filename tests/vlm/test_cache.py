@@ -30,3 +30,30 @@ def test_completions_persist_by_key_and_come_back_marked_cached(tmp_path: Path) 
 def test_the_default_cache_lives_in_the_srjudge_cache_folder() -> None:
     # tests/conftest.py points SRJUDGE_CACHE_DIR at a temporary folder for every test.
     assert default_cache_path() == Path(os.environ["SRJUDGE_CACHE_DIR"]) / "vlm.sqlite"
+
+
+def _fill(job: tuple[str, int]) -> int:
+    """Write 60 completions into the shared cache file from a worker process."""
+    path, worker = job
+    cache = CompletionCache(path)
+    for i in range(60):
+        answer = Completion(text=f"w{worker}-{i}", model="m", usage=Usage(1, 1))
+        cache.put(f"{worker}-{i}", answer, backend="replay", model="m", template="level@1")
+        assert cache.get(f"{worker}-{i}") is not None
+    cache.close()
+    return worker
+
+
+def test_many_processes_share_one_cache_file(tmp_path: Path) -> None:
+    """Workers of --executor processes:N write one cache concurrently (WAL, busy timeout, retries)."""
+    from srjudge.execute import create_executor
+
+    path = tmp_path / "vlm.sqlite"
+    with create_executor("processes:2") as executor:
+        done = [o.unwrap() for o in executor.map(_fill, [(str(path), w) for w in range(4)], batch=1)]
+    assert done == [0, 1, 2, 3]
+    cache = CompletionCache(path)
+    assert cache.journal_mode == "wal" and len(cache) == 240
+    got = cache.get("3-59")
+    assert got is not None and got.text == "w3-59"
+    cache.close()

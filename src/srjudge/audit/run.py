@@ -42,7 +42,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -51,15 +51,18 @@ import numpy as np
 
 from srjudge.audit.gate import AuditDecision, AuditPolicy, audit_image
 from srjudge.errors import MissingDependencyError, MissingWeightsError, SrjudgeError
+from srjudge.execute import Executor, ExecutorSpec, LocalExecutor, PerWorker
 from srjudge.faces.crops import view_crop
 from srjudge.faces.detect import Face, FaceFinder
 from srjudge.images.io import load_image, save_png
 from srjudge.images.resize import imresize
 from srjudge.judges.base import Judge
+from srjudge.judges.per_worker import judge_handle
 from srjudge.metrics import create_metric
 from srjudge.provenance import config_hash, file_sha256
 from srjudge.report.panels import side_by_side
 from srjudge.sr.base import SRBackend
+from srjudge.sr.per_worker import backend_handle
 
 AUDIT_COLUMNS = [
     "name",
@@ -304,6 +307,123 @@ def _find_hr(index: dict[str, Path], hr_dir: Path, name: str, stem: str) -> Path
     raise SrjudgeError(f"no HR image named {name}.* in {hr_dir}")
 
 
+@dataclass(frozen=True)
+class AuditItem:
+    """One LR input to audit, with what the driver knows of it from the run's logs."""
+
+    path: str
+    name: str
+    previous_fingerprint: str | None = None
+    """The fingerprint and saved-images digest of its latest ``audit.csv`` row (resume)."""
+    previous_outputs: str | None = None
+    previous_decision: str | None = None
+    hr: str | None = None
+    hr_error: str | None = None
+    """Why no HR reference could be paired (the item fails with it)."""
+    measured: tuple[tuple[str, str], ...] = ()
+    """(fingerprint, HR SHA-256) of its rows already in ``metrics.csv``."""
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What the work did for one item: its fingerprint and decision, and the rows to append."""
+
+    name: str
+    fingerprint: str
+    decision: str
+    resumed: bool
+    audit_row: dict[str, Any] | None = None
+    metrics_row: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AuditWork:
+    """Auditing one LR input: SR, judge, bounded retries; saves its three PNGs atomically and returns the
+    ``audit.csv`` (and ``metrics.csv``) rows for the driver to append in order."""
+
+    backend: PerWorker[SRBackend]
+    judge: PerWorker[Judge]
+    out_dir: Path
+    settings_hash: str
+    policy: AuditPolicy
+    scale: int
+    seed: int
+    metric_fns: PerWorker[dict[str, Callable[..., float] | str]] | None = None
+
+    def __call__(self, item: AuditItem) -> AuditResult:
+        path, name, out_dir = Path(item.path), item.name, self.out_dir
+        try:
+            digest = file_sha256(path)
+        except OSError as exc:
+            raise SrjudgeError(f"{path}: {exc.strerror or exc}") from None
+        fingerprint = config_hash({"settings": self.settings_hash, "input_sha256": digest})
+        if item.hr_error is not None:
+            raise SrjudgeError(item.hr_error)
+        hr = load_image(item.hr) if item.hr is not None else None
+        fns = self.metric_fns.get() if self.metric_fns is not None else {}
+        backend = self.backend.get()
+        if (  # resumed: the same settings and input, and the outputs on disk unchanged
+            item.previous_fingerprint == fingerprint
+            and item.previous_outputs == _outputs_sha256(out_dir, name)
+        ):
+            row = None
+            if hr is not None and item.hr is not None:
+                hr_digest = file_sha256(Path(item.hr))
+                if dict(item.measured).get(fingerprint) != hr_digest:
+                    row = _paired(
+                        name,
+                        backend.family,
+                        str(item.previous_decision),
+                        load_image(out_dir / "pure" / f"{name}.png"),
+                        load_image(out_dir / "judge" / f"{name}.png"),
+                        hr,
+                        fns,
+                    )
+                    row.update(hr_sha256=hr_digest, fingerprint=fingerprint)
+            return AuditResult(name, fingerprint, str(item.previous_decision), True, metrics_row=row)
+        judge = self.judge.get()
+        lr = load_image(path)
+        decision = audit_image(lr, backend, judge, scale=self.scale, policy=self.policy, seed=self.seed)
+        save_png(out_dir / "pure" / f"{name}.png", decision.pure.image)
+        save_png(out_dir / "judge" / f"{name}.png", decision.final.image)
+        save_png(out_dir / "panels" / f"{name}.png", panel(lr, decision))
+        metrics_row = None
+        if hr is not None and item.hr is not None:
+            metrics_row = _paired(
+                name,
+                backend.family,
+                decision.decision,
+                decision.pure.image,
+                decision.final.image,
+                hr,
+                fns,
+            )
+            metrics_row.update(hr_sha256=file_sha256(Path(item.hr)), fingerprint=fingerprint)
+        final = decision.final
+        audit_row = {
+            "name": name,
+            "backend": backend.spec,
+            "family": backend.family,
+            "seed": self.seed,
+            "judge": judge.spec,
+            "pure_score": _num(decision.pure.verdict.score),
+            "pure_tags": ";".join(decision.pure.verdict.tags),
+            "confidence": _num(decision.pure.verdict.confidence),
+            "knob": final.knob or "",
+            "value": "" if final.value is None else final.value,
+            "final_score": _num(final.verdict.score),
+            "final_tags": ";".join(final.verdict.tags),
+            "decision": decision.decision,
+            "reason": decision.reason,
+            "steps": json.dumps([s.record() for s in decision.steps]),
+            "input": str(path),
+            "input_sha256": digest,
+            "outputs_sha256": _outputs_sha256(out_dir, name) or "",
+            "fingerprint": fingerprint,
+        }
+        return AuditResult(name, fingerprint, decision.decision, False, audit_row, metrics_row)
+
+
 def audit_folder(
     lr_paths: Sequence[Path],
     backend: SRBackend,
@@ -315,6 +435,7 @@ def audit_folder(
     hr_dir: Path | None = None,
     seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
+    executor: Executor | None = None,
 ) -> AuditSummary:
     """Audit every LR input; resumable from ``audit.csv``; a failing input is reported, the run goes on.
 
@@ -324,6 +445,10 @@ def audit_folder(
     audited again and a new row appended (older rows stay, but do not count). With ``hr_dir`` a
     skipped input without a matching ``metrics.csv`` row gets one from its saved images, so
     ``metrics_summary.csv`` covers every input of the run.
+
+    ``executor`` (default: this process) runs one input per task: each worker saves its inputs' images
+    atomically, and the CSV rows are appended here in input order, so the files are the same whichever
+    executor ran them.
     """
     policy = policy or AuditPolicy()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -342,106 +467,64 @@ def audit_folder(
             measured[(line["name"], line["fingerprint"])] = line
     in_run: dict[str, str] = {}  # name -> fingerprint, for the items audited or resumed in this run
     names = item_names(lr_paths)
+    work = AuditWork(
+        backend_handle(backend),
+        judge_handle(judge),
+        out_dir,
+        settings_hash,
+        policy,
+        scale,
+        seed,
+        PerWorker("audit:metrics", _metric_fns, local=metric_fns) if hr_dir is not None else None,
+    )
+
+    def items() -> Iterator[AuditItem | None]:
+        for path, name in zip(lr_paths, names, strict=True):
+            if name in summary.inputs:  # the same file given twice: nothing to run
+                yield None
+                continue
+            summary.inputs[name] = Path(path)
+            previous = recorded.get(name, {})
+            hr = hr_error = None
+            if hr_dir is not None:
+                try:
+                    hr = str(_find_hr(hr_index, hr_dir, name, Path(path).stem))
+                except SrjudgeError as exc:
+                    hr_error = str(exc)
+            yield AuditItem(
+                str(path),
+                name,
+                previous.get("fingerprint"),
+                previous.get("outputs_sha256"),
+                previous.get("decision"),
+                hr,
+                hr_error,
+                tuple((fp, row.get("hr_sha256", "")) for (n, fp), row in measured.items() if n == name),
+            )
+
     metrics_handle = metrics_path.open("a", newline="", encoding="utf-8") if hr_dir is not None else None
     try:
         with csv_path.open("a", newline="", encoding="utf-8") as handle:
-            for n, (path, name) in enumerate(zip(lr_paths, names, strict=True), 1):
-                if name in summary.inputs:  # the same file given twice
-                    if progress:
-                        progress(n, len(lr_paths), name)
-                    continue
-                summary.inputs[name] = Path(path)
-                try:
-                    digest = file_sha256(path)
-                except OSError as exc:
-                    summary.failed.append((name, f"{path}: {exc.strerror or exc}"))
-                    if progress:
-                        progress(n, len(lr_paths), name)
-                    continue
-                fingerprint = config_hash({"settings": settings_hash, "input_sha256": digest})
-                previous = recorded.get(name)
-                try:
-                    hr = hr_path = None
-                    if hr_dir is not None:
-                        hr_path = _find_hr(hr_index, hr_dir, name, Path(path).stem)
-                        hr = load_image(hr_path)
-                    if (  # resumed: the same settings and input, and the outputs on disk unchanged
-                        previous is not None
-                        and previous.get("fingerprint") == fingerprint
-                        and previous.get("outputs_sha256") == _outputs_sha256(out_dir, name)
-                    ):
-                        if hr is not None and hr_path is not None and metrics_handle is not None:
-                            hr_digest = file_sha256(hr_path)
-                            old = measured.get((name, fingerprint))
-                            if old is None or old.get("hr_sha256") != hr_digest:
-                                row = _paired(
-                                    name,
-                                    backend.family,
-                                    previous["decision"],
-                                    load_image(out_dir / "pure" / f"{name}.png"),
-                                    load_image(out_dir / "judge" / f"{name}.png"),
-                                    hr,
-                                    metric_fns,
-                                )
-                                row.update(hr_sha256=hr_digest, fingerprint=fingerprint)
-                                _append(metrics_handle, METRIC_COLUMNS, row)
-                                measured[(name, fingerprint)] = {k: str(v) for k, v in row.items()}
+            outcomes = (executor or LocalExecutor(ExecutorSpec())).map(_SkipNone(work), items())
+            for n, outcome in enumerate(outcomes, 1):
+                item = outcome.item
+                name = item.name if item is not None else names[n - 1]
+                result = outcome.value
+                if item is None:
+                    pass
+                elif result is None:
+                    summary.failed.append((name, str(outcome.error)))
+                else:
+                    if result.metrics_row is not None and metrics_handle is not None:
+                        _append(metrics_handle, METRIC_COLUMNS, result.metrics_row)
+                        row = {k: str(v) for k, v in result.metrics_row.items()}
+                        measured[(name, result.fingerprint)] = row
+                    if result.resumed:
                         summary.skipped.append(name)
-                        in_run[name] = fingerprint
-                        if progress:
-                            progress(n, len(lr_paths), name)
-                        continue
-                    lr = load_image(path)
-                    decision = audit_image(lr, backend, judge, scale=scale, policy=policy, seed=seed)
-                except SrjudgeError as exc:
-                    summary.failed.append((name, str(exc)))
-                    if progress:
-                        progress(n, len(lr_paths), name)
-                    continue
-                save_png(out_dir / "pure" / f"{name}.png", decision.pure.image)
-                save_png(out_dir / "judge" / f"{name}.png", decision.final.image)
-                save_png(out_dir / "panels" / f"{name}.png", panel(lr, decision))
-                if hr is not None and hr_path is not None and metrics_handle is not None:
-                    row = _paired(
-                        name,
-                        backend.family,
-                        decision.decision,
-                        decision.pure.image,
-                        decision.final.image,
-                        hr,
-                        metric_fns,
-                    )
-                    row.update(hr_sha256=file_sha256(hr_path), fingerprint=fingerprint)
-                    _append(metrics_handle, METRIC_COLUMNS, row)
-                    measured[(name, fingerprint)] = {k: str(v) for k, v in row.items()}
-                final = decision.final
-                _append(
-                    handle,
-                    AUDIT_COLUMNS,
-                    {
-                        "name": name,
-                        "backend": backend.spec,
-                        "family": backend.family,
-                        "seed": seed,
-                        "judge": judge.spec,
-                        "pure_score": _num(decision.pure.verdict.score),
-                        "pure_tags": ";".join(decision.pure.verdict.tags),
-                        "confidence": _num(decision.pure.verdict.confidence),
-                        "knob": final.knob or "",
-                        "value": "" if final.value is None else final.value,
-                        "final_score": _num(final.verdict.score),
-                        "final_tags": ";".join(final.verdict.tags),
-                        "decision": decision.decision,
-                        "reason": decision.reason,
-                        "steps": json.dumps([s.record() for s in decision.steps]),
-                        "input": str(path),
-                        "input_sha256": digest,
-                        "outputs_sha256": _outputs_sha256(out_dir, name) or "",
-                        "fingerprint": fingerprint,
-                    },
-                )
-                summary.decisions[name] = decision.decision
-                in_run[name] = fingerprint
+                    else:
+                        _append(handle, AUDIT_COLUMNS, result.audit_row or {})
+                        summary.decisions[name] = result.decision
+                    in_run[name] = result.fingerprint
                 if progress:
                     progress(n, len(lr_paths), name)
     finally:
@@ -451,6 +534,16 @@ def audit_folder(
         covered = [measured[(name, fp)] for name, fp in in_run.items() if (name, fp) in measured]
         _write_metrics_summary(out_dir, covered, metric_fns, audited=len(in_run))
     return summary
+
+
+@dataclass(frozen=True)
+class _SkipNone:
+    """``work`` on each item; None (a duplicate input) passes through."""
+
+    work: AuditWork
+
+    def __call__(self, item: AuditItem | None) -> AuditResult | None:
+        return None if item is None else self.work(item)
 
 
 def _num(value: float | None) -> str:

@@ -17,6 +17,7 @@ from srjudge.bench.grouped import GroupedMeasures, grouped_measures
 from srjudge.bench.measures import best_of_n, instability, mos_measures, pairwise_accuracy
 from srjudge.bench.page import nonempty_columns, render_bench_page, to_csv, to_markdown, write_bench_page
 from srjudge.bench.run import JudgeResult, check_repeats, mean_prediction, run_judge
+from srjudge.execute import Executor
 from srjudge.judges.base import Judge
 from srjudge.judges.vlm.stability import level_of
 
@@ -166,8 +167,11 @@ def run_bench(
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
     plots: bool = True,
+    executor: Executor | None = None,
 ) -> list[dict[str, Any]]:
     """Run every judge on the dataset and write table.{md,csv,json}, plots and index.html.
+
+    ``executor`` (default: this process) scores the items of each judge in turn (see :func:`run_judge`).
 
     On a MOS dataset with groups each row also holds the within-group measures
     (:data:`GROUPED_COLUMNS`, defined in :data:`GROUPED_NOTE`), and table.json's details hold them
@@ -183,7 +187,7 @@ def run_bench(
     grouped_set = isinstance(dataset, MOSDataset) and dataset.grouped
     nan = Estimate(math.nan, math.nan, math.nan)
     for judge in judges:
-        result = run_judge(dataset, judge, out_dir, repeats=repeats, progress=progress)
+        result = run_judge(dataset, judge, out_dir, repeats=repeats, progress=progress, executor=executor)
         grouped: GroupedMeasures | None = None
         if isinstance(dataset, MOSDataset):
             row, m, pred, grouped = _row_mos(dataset, result, n_boot, seed)

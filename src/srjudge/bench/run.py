@@ -21,8 +21,10 @@ import numpy as np
 from srjudge.bench.datasets import BestOfNDataset, MOSDataset, PairwiseDataset
 from srjudge.bench.store import JsonlStore, slug
 from srjudge.errors import SrjudgeError
+from srjudge.execute import Executor, ExecutorSpec, LocalExecutor, PerWorker
 from srjudge.images.io import load_image
 from srjudge.judges.base import Judge, Verdict
+from srjudge.judges.per_worker import judge_handle
 from srjudge.provenance import file_sha256
 
 Progress = Callable[[str, int, int], None]
@@ -79,24 +81,69 @@ def run_judge(
     *,
     repeats: int = 1,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> JudgeResult:
-    """Score every item ``repeats`` times (streamed, resumable) and time it."""
+    """Score every item ``repeats`` times (streamed, resumable) and time it.
+
+    ``executor`` (default: this process) runs one item (all its repeats) per task; the score file gets
+    its rows here, in item order, so it is the same whichever executor ran the items. An item whose
+    work failed outside the judge (an unreadable file...) counts as an abstention and is not stored,
+    so a re-run tries it again; ``extra["failed"]`` lists them.
+    """
     config_hash = judge.provenance().config_hash
     scores = JsonlStore(out_dir / "scores" / f"{judge_slug(judge.spec)}.jsonl", config_hash)
-    run = _Scoring(judge, scores, JudgeResult(judge.spec, config_hash), repeats, progress)
+    result = JudgeResult(judge.spec, config_hash)
+    units: list[tuple[str, Any, tuple[str | None, ...]]]
+    if isinstance(dataset, MOSDataset):
+        kind, units = (
+            "mos",
+            [(str(i.image), i, files_digest_paths([i.image, i.lr, i.ref])) for i in dataset.items],
+        )
+    elif isinstance(dataset, PairwiseDataset):
+        kind, units = (
+            "pairwise",
+            [(f"{i.a}|{i.b}", i, files_digest_paths([i.a, i.b, i.lr])) for i in dataset.items],
+        )
+    else:
+        kind, units = (
+            "best-of-n",
+            [(g.group, g, files_digest_paths([g.lr, *g.candidates])) for g in dataset.groups],
+        )
+    work = BenchWork(judge_handle(judge), kind, repeats)
+    tasks = (
+        BenchTask(key, item, files, tuple(_stored(scores, key, r) for r in range(repeats)))
+        for key, item, files in units
+    )
+    consistency: list[Any] = []
     started = time.perf_counter()
     try:
-        if isinstance(dataset, MOSDataset):
-            _run_mos(dataset, run)
-        elif isinstance(dataset, PairwiseDataset):
-            _run_pairwise(dataset, run)
-        else:
-            _run_best_of_n(dataset, run)
+        outcomes = (executor or LocalExecutor(ExecutorSpec())).map(work, tasks)
+        for n, outcome in enumerate(outcomes, 1):
+            task = outcome.item
+            if outcome.value is None:  # the work failed: an abstention, not stored (retried on a re-run)
+                result.extra.setdefault("failed", []).append([task.key, outcome.error])
+                rows = [_abstain(kind, task.item, str(outcome.error)) for _ in range(repeats)]
+            else:
+                rows = []
+                for r, (row, new) in enumerate(outcome.value):
+                    if new:
+                        row = scores.put(f"{task.key}#{r}", row)
+                        result.images += _images(kind, task.item)
+                    else:
+                        row = scores.get(f"{task.key}#{r}") or row
+                        result.reused += 1
+                    rows.append(row)
+            _collect(kind, task, rows, result, consistency)
+            if progress:
+                progress(judge.spec, n, len(units))
     finally:
         scores.close()
-    result = run.result
+    if kind == "pairwise":
+        result.extra["position_consistency"] = consistency
     result.seconds = time.perf_counter() - started
-    result.summary = judge.summary()
+    # With workers the model calls are counted in their judges, not this one: no figures beat wrong ones.
+    local = executor is None or executor.spec.is_local
+    result.summary = judge.summary() if local else {}
     return result
 
 
@@ -108,112 +155,92 @@ def files_digest(paths: Sequence[Path | None]) -> str:
     return h.hexdigest()[:16]
 
 
-@dataclass
-class _Scoring:
-    """One judge's pass over a dataset: its score file, its result, the repeats and the progress callback."""
-
-    judge: Judge
-    scores: JsonlStore
-    result: JudgeResult
-    repeats: int
-    progress: Progress | None
-
-    def rows(
-        self,
-        key: str,
-        images: int,
-        compute: Callable[[Judge], dict[str, Any]],
-        abstain: Callable[[str], dict[str, Any]],
-        digest: str,
-    ) -> list[dict[str, Any]]:
-        """One row per repeat of the item ``key`` (``compute`` gets the judge of that repeat)."""
-        return [self._row(key, r, images, compute, abstain, digest) for r in range(self.repeats)]
-
-    def _row(
-        self,
-        key: str,
-        repeat: int,
-        images: int,
-        compute: Callable[[Judge], dict[str, Any]],
-        abstain: Callable[[str], dict[str, Any]],
-        digest: str,
-    ) -> dict[str, Any]:
-        """The stored prediction for repeat ``repeat`` of ``key`` made from the same file contents, or a
-        new one (flushed at once); a judge error is an abstention."""
-        key = f"{key}#{repeat}"
-        row = self.scores.get(key)
-        if row is not None and row.get("digest") == digest:
-            self.result.reused += 1
-            return row
-        try:
-            row = compute(self.judge.for_repeat(repeat))
-        except SrjudgeError as exc:  # the judge cannot score this item: it abstains, and says why
-            row = {**abstain(str(exc)), "error": str(exc)}
-        row["digest"] = digest
-        self.scores.put(key, row)
-        self.result.images += images
-        return row
-
-    def done(self, n: int, total: int) -> None:
-        if self.progress:
-            self.progress(self.judge.spec, n, total)
+def files_digest_paths(paths: Sequence[Path | None]) -> tuple[str | None, ...]:
+    """The files an item's digest is made of (hashed in the worker: :func:`files_digest`)."""
+    return tuple(str(p) if p is not None else None for p in paths)
 
 
-def _run_mos(ds: MOSDataset, run: _Scoring) -> None:
-    for n, item in enumerate(ds.items, 1):
-
-        def compute(judge: Judge, item: Any = item) -> dict[str, Any]:
-            verdict = judge.score(load_image(item.image), lr=_opt(item.lr), hr=_opt(item.ref))
-            return {"score": _score(verdict), "raw": verdict.raw, "tags": list(verdict.tags)}
-
-        digest = files_digest([item.image, item.lr, item.ref])
-        rows = run.rows(str(item.image), 1, compute, lambda _: {"score": None}, digest)
-        run.result.predictions[str(item.image)] = [row["score"] for row in rows]
-        run.done(n, len(ds.items))
+def _stored(scores: JsonlStore, key: str, repeat: int) -> str | None:
+    row = scores.get(f"{key}#{repeat}")
+    return None if row is None else row.get("digest")
 
 
-def _run_pairwise(ds: PairwiseDataset, run: _Scoring) -> None:
-    consistency: list[Any] = []
-    for n, item in enumerate(ds.items, 1):
+@dataclass(frozen=True)
+class BenchTask:
+    """One item of a bench dataset: its key, the item, its files and the digests of its stored rows."""
 
-        def compute(judge: Judge, item: Any = item) -> dict[str, Any]:
-            comparison = judge.compare(load_image(item.a), load_image(item.b), lr=_opt(item.lr))
-            return {
-                "a": _score(comparison.verdict_a),
-                "b": _score(comparison.verdict_b),
-                "winner": comparison.winner,
-                "position_consistency": comparison.position_consistency,
-            }
+    key: str
+    item: Any
+    files: tuple[str | None, ...]
+    stored: tuple[str | None, ...]
+    """Per repeat: the digest of the row already in the score file (None: no row)."""
 
-        def abstain(_: str) -> dict[str, Any]:
-            return {"a": None, "b": None, "winner": "tie", "position_consistency": None}
 
-        digest = files_digest([item.a, item.b, item.lr])
-        rows = run.rows(f"{item.a}|{item.b}", 2, compute, abstain, digest)
-        run.result.predictions[f"{item.a}|{item.b}"] = [v for row in rows for v in (row["a"], row["b"])]
-        run.result.extra.setdefault("winners", []).append([row["winner"] for row in rows])
+@dataclass(frozen=True)
+class BenchWork:
+    """One item, every repeat: (row, new) per repeat; a row stored with the same file contents is kept."""
+
+    judge: PerWorker[Judge]
+    kind: str
+    repeats: int = 1
+
+    def __call__(self, task: BenchTask) -> list[tuple[dict[str, Any], bool]]:
+        digest = files_digest([Path(p) if p is not None else None for p in task.files])
+        out: list[tuple[dict[str, Any], bool]] = []
+        for repeat in range(self.repeats):
+            if task.stored[repeat] == digest:
+                out.append(({}, False))
+                continue
+            try:
+                row = _compute(self.kind, self.judge.get().for_repeat(repeat), task.item)
+            except SrjudgeError as exc:  # the judge cannot score this item: it abstains, and says why
+                row = {**_abstain(self.kind, task.item, str(exc)), "error": str(exc)}
+            row["digest"] = digest
+            out.append((row, True))
+        return out
+
+
+def _compute(kind: str, judge: Judge, item: Any) -> dict[str, Any]:
+    if kind == "mos":
+        verdict = judge.score(load_image(item.image), lr=_opt(item.lr), hr=_opt(item.ref))
+        return {"score": _score(verdict), "raw": verdict.raw, "tags": list(verdict.tags)}
+    if kind == "pairwise":
+        comparison = judge.compare(load_image(item.a), load_image(item.b), lr=_opt(item.lr))
+        return {
+            "a": _score(comparison.verdict_a),
+            "b": _score(comparison.verdict_b),
+            "winner": comparison.winner,
+            "position_consistency": comparison.position_consistency,
+        }
+    images = [load_image(p) for p in item.candidates]
+    lr = load_image(item.lr) if item.lr else None
+    return {"scores": [_score(v) for v in judge.score_many(images, lr=lr)]}
+
+
+def _abstain(kind: str, item: Any, _reason: str) -> dict[str, Any]:
+    if kind == "mos":
+        return {"score": None}
+    if kind == "pairwise":
+        return {"a": None, "b": None, "winner": "tie", "position_consistency": None}
+    return {"scores": [None] * len(item.candidates)}
+
+
+def _images(kind: str, item: Any) -> int:
+    return {"mos": 1, "pairwise": 2}.get(kind) or len(item.candidates)
+
+
+def _collect(
+    kind: str, task: BenchTask, rows: list[dict[str, Any]], result: JudgeResult, consistency: list[Any]
+) -> None:
+    """The predictions (and winners, position consistency) of one item's rows."""
+    if kind == "mos":
+        result.predictions[task.key] = [row["score"] for row in rows]
+    elif kind == "pairwise":
+        result.predictions[task.key] = [v for row in rows for v in (row["a"], row["b"])]
+        result.extra.setdefault("winners", []).append([row["winner"] for row in rows])
         consistency += [row.get("position_consistency") for row in rows]
-        run.done(n, len(ds.items))
-    run.result.extra["position_consistency"] = consistency
-
-
-def _run_best_of_n(ds: BestOfNDataset, run: _Scoring) -> None:
-    for n, group in enumerate(ds.groups, 1):
-        count = len(group.candidates)
-
-        def abstain(_: str, count: int = count) -> dict[str, Any]:
-            return {"scores": [None] * count}
-
-        def compute(judge: Judge, group: Any = group) -> dict[str, Any]:
-            images = [load_image(p) for p in group.candidates]
-            lr = load_image(group.lr) if group.lr else None
-            verdicts = judge.score_many(images, lr=lr)
-            return {"scores": [_score(v) for v in verdicts]}
-
-        digest = files_digest([group.lr, *group.candidates])
-        rows = run.rows(group.group, count, compute, abstain, digest)
-        run.result.predictions[group.group] = [v for row in rows for v in row["scores"]]
-        run.done(n, len(ds.groups))
+    else:
+        result.predictions[task.key] = [v for row in rows for v in row["scores"]]
 
 
 def mean_prediction(values: Sequence[float | None]) -> float:

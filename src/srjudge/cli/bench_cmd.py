@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from srjudge.cli.common import _create_judges, _progress_task, app, err, out
-from srjudge.cli.options import BOOTSTRAP, JUDGES, OUT_DIR
+from srjudge.cli.common import _create_judges, _executor, _progress_task, app, err, out
+from srjudge.cli.options import BOOTSTRAP, EXECUTOR, JUDGES, OUT_DIR
 
 
 @app.command("bench")
@@ -30,6 +30,7 @@ def bench_cmd(
     bootstrap: Annotated[int, BOOTSTRAP] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap and of synthetic data.")] = 0,
     out_dir: Annotated[Path, OUT_DIR] = Path("srjudge-out/bench"),
+    executor: Annotated[str, EXECUTOR] = "local",
 ) -> None:
     """Measure judges against human opinion (MOS, pairwise, best-of-N): table, plots and an HTML page."""
     from srjudge.bench.datasets import MOSDataset, load_dataset
@@ -49,7 +50,7 @@ def bench_cmd(
     assert dataset is not None
     data = load_dataset(dataset)
     the_judges = _create_judges(judges)
-    with _progress_task("bench") as update:
+    with _executor(executor) as pool, _progress_task("bench") as update:
         rows = run_bench(
             data,
             the_judges,
@@ -58,6 +59,7 @@ def bench_cmd(
             n_boot=bootstrap,
             seed=seed,
             progress=lambda spec, done, total: update(done, total, spec),
+            executor=pool,
         )
     title = f"{data.name}" + (" (SYNTHETIC)" if data.synthetic else "")
     grouped = isinstance(data, MOSDataset) and data.grouped

@@ -28,6 +28,7 @@ from rich.progress import (
 )
 
 if TYPE_CHECKING:
+    from srjudge.execute import Executor
     from srjudge.judges.base import Judge
 
 T = TypeVar("T")
@@ -60,6 +61,7 @@ class ScoreFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+    jsonl = "jsonl"
 
 
 class RankFormat(StrEnum):
@@ -263,6 +265,19 @@ def _progress_task(description: str, total: float | None = None) -> Iterator[Cal
             progress.update(task, completed=completed, total=total, description=description)
 
         yield update
+
+
+@contextmanager
+def _executor(spec: str) -> Iterator[Executor]:
+    """The ``--executor`` of a command for the block; its workers stop at the end, and (unless local) a
+    summary line of the job (items, workers, time, error records, lost workers) goes to stderr."""
+    from srjudge.execute import create_executor
+
+    with create_executor(spec) as executor:
+        yield executor
+        if not executor.spec.is_local:
+            for stats in executor.history:
+                err.print(stats.line(), highlight=False)
 
 
 def _exit_if_failed(failed: Sequence[tuple[str, str]]) -> None:

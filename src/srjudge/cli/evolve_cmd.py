@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from srjudge.cli.common import _load_config, _write_config, err, out, sub_app
-from srjudge.cli.options import CONFIG, DEVICE
+from srjudge.cli.common import _executor, _load_config, _progress_task, _write_config, err, out, sub_app
+from srjudge.cli.options import CONFIG, DEVICE, EXECUTOR
 from srjudge.errors import SpecError
 
 evolve_app = sub_app(
@@ -204,8 +204,12 @@ def vote_cmd(
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", help="At most this many pairs.")] = None,
     device: _Device = None,
     seed: _Seed = None,
+    executor: Annotated[str, EXECUTOR] = "local",
 ) -> None:
-    """Offline stage of one round (one process): vote every pair into OUT/round-r/pseudo_labels.jsonl."""
+    """Offline stage of one round: vote every pair into OUT/round-r/pseudo_labels.jsonl.
+
+    --executor processes:N or ray[:ADDRESS] votes on N workers (each loads the voter once); the file is
+    the same as with one process."""
     from srjudge.train.evolve import vote_round
 
     config = _load(
@@ -220,7 +224,21 @@ def vote_cmd(
         seed=seed,
         grpo__device=device,
     )
-    result = vote_round(config, round_number, voter=judge, log=lambda msg: err.print(msg, highlight=False))
+    say = lambda msg: err.print(msg, highlight=False)  # noqa: E731
+    if executor == "local":
+        result = vote_round(config, round_number, voter=judge, log=say)
+    else:
+        from srjudge.cli.evolve_vote import vote_round_with
+
+        with _executor(executor) as pool, _progress_task("voting") as update:
+            result = vote_round_with(
+                pool,
+                config,
+                round_number,
+                voter=judge,
+                log=say,
+                progress=lambda done, total: update(done, total),
+            )
     s = result.summary
     out.print(f"pseudo-labels: {result.path} ({s.labelled}/{s.pairs} labelled, {s.skipped} skipped)")
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from srjudge.cli.common import _exit_if_failed, _progress_task, app, err, out
-from srjudge.cli.options import FUSE, JUDGE, OUT_DIR, SAMPLES, SCALE, TOP_K
+from srjudge.cli.common import _executor, _exit_if_failed, _progress_task, app, err, out
+from srjudge.cli.options import EXECUTOR, FUSE, JUDGE, OUT_DIR, SAMPLES, SCALE, TOP_K
 from srjudge.errors import SrjudgeError
 
 
@@ -27,6 +27,7 @@ def generate_cmd(
     samples: Annotated[int, SAMPLES] = 1,
     seed: Annotated[int, typer.Option("--seed", help="First seed; samples use seed, seed+1, ...")] = 0,
     scale: Annotated[int, SCALE] = 4,
+    executor: Annotated[str, EXECUTOR] = "local",
 ) -> None:
     """Make SR candidates for each LR input, with a manifest of every setting and seed."""
     from srjudge.images.io import expand_image_paths
@@ -35,7 +36,8 @@ def generate_cmd(
 
     paths = expand_image_paths(lr)
     backends = [create_sr_backend(spec) for spec in backend]
-    with _progress_task("generating", total=len(paths)) as update:
+    failed: list[tuple[str, str]] = []
+    with _executor(executor) as pool, _progress_task("generating", total=len(paths)) as update:
         manifests = generate_folder(
             paths,
             backends,
@@ -44,9 +46,12 @@ def generate_cmd(
             samples=samples,
             seed=seed,
             progress=lambda done, total, name: update(done),
+            executor=pool,
+            failed=failed,
         )
     count = sum(len(v) for v in manifests.values())
     err.print(f"{count} candidates for {len(manifests)} LR input(s) in {out_dir} (manifest.json per input)")
+    _exit_if_failed(failed)
 
 
 @app.command("select")
@@ -68,8 +73,11 @@ def select_cmd(
         Path | None, typer.Option("--hr", help="HR reference (single mode; validation only).")
     ] = None,
     out_dir: Annotated[Path, OUT_DIR] = Path("srjudge-out/select"),
+    executor: Annotated[str, EXECUTOR] = "local",
 ) -> None:
-    """Pick the most trustworthy candidate, fuse the top k, and validate with TWS."""
+    """Pick the most trustworthy candidate, fuse the top k, and validate with TWS.
+
+    --executor runs the items of --folder/--manifest in parallel (one LR input per task)."""
     from srjudge.images.io import expand_image_paths, load_image
     from srjudge.judges import create_judge
     from srjudge.select.folder import items_from_folder, items_from_manifest, select_items, write_selection
@@ -80,7 +88,10 @@ def select_cmd(
         if paths:
             raise SrjudgeError("Give either LR and candidate paths, or --folder/--manifest, not both.")
         items = items_from_folder(folder) if folder is not None else items_from_manifest(manifest)  # type: ignore[arg-type]
-        with _progress_task(f"selecting with {the_judge.spec}", total=len(items)) as update:
+        with (
+            _executor(executor) as pool,
+            _progress_task(f"selecting with {the_judge.spec}", total=len(items)) as update,
+        ):
             summary = select_items(
                 items,
                 the_judge,
@@ -88,6 +99,7 @@ def select_cmd(
                 top_k=top_k,
                 fuse_method=fuse,
                 progress=lambda done, total, name: update(done),
+                executor=pool,
             )
         err.print(
             f"{len(summary.done)} selected, {len(summary.skipped)} already done (resumed), "
@@ -101,6 +113,8 @@ def select_cmd(
         return
     if not paths or len(paths) < 2:
         raise SrjudgeError("select needs the LR image followed by its candidates (or --folder / --manifest).")
+    if executor != "local":
+        raise SrjudgeError("--executor runs the items of --folder or --manifest; one LR input runs here.")
     lr_path = Path(paths[0])
     candidates = expand_image_paths(paths[1:])
     images = [load_image(p) for p in candidates]
@@ -147,6 +161,7 @@ def audit_cmd(
     scale: Annotated[int, SCALE] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the SR runs.")] = 0,
     out_dir: Annotated[Path, OUT_DIR] = Path("srjudge-out/audit"),
+    executor: Annotated[str, EXECUTOR] = "local",
 ) -> None:
     """Gatekeeper: run SR, judge, retry with one bounded knob, accept or reject, and record why."""
     from srjudge.audit.gate import AuditPolicy
@@ -162,7 +177,10 @@ def audit_cmd(
         raise SrjudgeError(str(exc)) from None
     backend = create_sr_backend(sr)
     the_judge = create_judge(judge)
-    with _progress_task(f"auditing {backend.spec} with {the_judge.spec}", total=len(paths)) as update:
+    with (
+        _executor(executor) as pool,
+        _progress_task(f"auditing {backend.spec} with {the_judge.spec}", total=len(paths)) as update,
+    ):
         summary = audit_folder(
             paths,
             backend,
@@ -173,6 +191,7 @@ def audit_cmd(
             hr_dir=hr_dir,
             seed=seed,
             progress=lambda done, total, name: update(done),
+            executor=pool,
         )
     counts: dict[str, int] = {}
     for decision in summary.decisions.values():

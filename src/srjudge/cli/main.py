@@ -12,8 +12,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from srjudge.cli.common import RankFormat, ScoreFormat, _emit, _fmt, _progress_task, app, err, out
-from srjudge.cli.options import FORMAT, JUDGE, MAX_PIXELS, OUT_DIR, OUT_FILE, RECURSIVE
+from srjudge.cli.common import (
+    RankFormat,
+    ScoreFormat,
+    _emit,
+    _executor,
+    _exit_if_failed,
+    _fmt,
+    _progress_task,
+    app,
+    err,
+    out,
+)
+from srjudge.cli.options import EXECUTOR, FORMAT, JUDGE, MAX_PIXELS, OUT_DIR, OUT_FILE, RECURSIVE
 from srjudge.errors import SrjudgeError
 from srjudge.judges.base import Judge
 from srjudge.registry import Entry
@@ -126,11 +137,15 @@ def score_cmd(
     out_file: Annotated[Path | None, OUT_FILE] = None,
     recursive: Annotated[bool, RECURSIVE] = False,
     max_pixels: Annotated[int, MAX_PIXELS] = 100_000_000,
+    executor: Annotated[str, EXECUTOR] = "local",
 ) -> None:
-    """Score images one by one: one record per image (with its paired LR/HR) and the mean."""
+    """Score images one by one: one record per image (with its paired LR/HR) and the mean.
+
+    --format jsonl streams one record per line as the images are scored (the mean goes to stderr).
+    """
     from srjudge.images.io import expand_image_paths
     from srjudge.judges import create_judge
-    from srjudge.select.files import SCORES_SCHEMA, mean_score, pair_references, score_files
+    from srjudge.select.files import mean_score, pair_references, score_files
 
     paths = expand_image_paths(images, recursive=recursive)
     the_judge = create_judge(judge)
@@ -139,7 +154,10 @@ def score_cmd(
     hr_paths = pair_references(
         paths, hr, what="HR", option="--hr", pattern=hr_pattern, one_for_all=hr_for_all
     )
-    with _progress_task(f"scoring with {the_judge.spec}", total=len(paths)) as update:
+    if fmt is ScoreFormat.jsonl:
+        _score_jsonl(paths, the_judge, lr_paths, hr_paths, max_pixels, executor, out_file)
+        return
+    with _executor(executor) as pool, _progress_task(f"scoring with {the_judge.spec}", len(paths)) as update:
         records = score_files(
             paths,
             the_judge,
@@ -147,16 +165,93 @@ def score_cmd(
             hr_paths=hr_paths,
             max_pixels=max_pixels,
             progress=lambda done, total: update(done),
+            executor=pool,
         )
-    _print_summary(the_judge)
+        local = pool.spec.is_local
+    _print_summary(the_judge, None if local else _Accounting.of(r.verdict for r in records))
     mean = mean_score(records)
+    failed = [(r.path, r.error) for r in records if r.error is not None]
     if records and not mean["scored"]:  # nothing could be judged: a setting is missing, not an image
+        if len(failed) == len(records):
+            raise SrjudgeError(f"no image could be scored: {failed[0][0]}: {failed[0][1]}")
         reason = records[0].verdict.abstain_reason or "no reason given"
         raise SrjudgeError(f"no image could be scored with {the_judge.spec}: {reason.split(': ', 1)[-1]}")
+    _write_scores(records, mean, the_judge.spec, fmt, out_file, paired=hr is not None and hr.is_dir())
+    _exit_if_failed([(path, str(error).removeprefix(f"{path}: ")) for path, error in failed])
+
+
+def _score_jsonl(
+    paths: list[Path],
+    judge: Judge,
+    lr_paths: list[Path | None],
+    hr_paths: list[Path | None],
+    max_pixels: int,
+    executor: str,
+    out_file: Path | None,
+) -> None:
+    """``score --format jsonl``: each record written (and flushed) as it comes, in input order; memory
+    stays flat however many images there are."""
+    import math
+    import sys
+
+    from srjudge.select.files import iter_score_files
+
+    n = scored = finite = 0
+    value_sum = score_sum = 0.0
+    failed: list[tuple[str, str]] = []
+    accounting = _Accounting()
+    handle = out_file.open("w", encoding="utf-8") if out_file is not None else sys.stdout
+    try:
+        with _executor(executor) as pool, _progress_task(f"scoring with {judge.spec}", len(paths)) as update:
+            stream = iter_score_files(
+                paths, judge, lr_paths=lr_paths, hr_paths=hr_paths, max_pixels=max_pixels, executor=pool
+            )
+            for n, record in enumerate(stream, 1):
+                handle.write(json.dumps(record.to_dict()) + "\n")
+                handle.flush()
+                verdict = record.verdict
+                accounting.add(verdict)
+                if not verdict.abstained and verdict.raw is not None:
+                    scored += 1
+                    score_sum += float(verdict.score or 0.0)
+                    if math.isfinite(verdict.raw):
+                        finite += 1
+                        value_sum += verdict.raw
+                if record.error is not None:
+                    failed.append((record.path, record.error.removeprefix(f"{record.path}: ")))
+                update(n)
+            local = pool.spec.is_local
+    finally:
+        if out_file is not None:
+            handle.close()
+    _print_summary(judge, None if local else accounting)
+    mean = {
+        "n": n,
+        "scored": scored,
+        "abstained": n - scored,
+        "mean_value": value_sum / finite if finite else None,
+        "mean_score": score_sum / scored if scored else None,
+        "infinite_values": scored - finite,
+    }
+    err.print(_mean_line(mean) + (f"; wrote {out_file}" if out_file else ""), highlight=False)
+    _exit_if_failed(failed)
+
+
+def _write_scores(
+    records: list[Any],
+    mean: dict[str, Any],
+    judge: str,
+    fmt: ScoreFormat,
+    out_file: Path | None,
+    paired: bool,
+) -> None:
+    """The records of ``score`` as JSON, CSV or a table with the mean."""
     if fmt is ScoreFormat.json:
+        from srjudge.select.files import SCORES_SCHEMA
+
         payload = {
             "schema": SCORES_SCHEMA,
-            "judge": the_judge.spec,
+            "judge": judge,
             "mean": mean,
             "records": [r.to_dict() for r in records],
         }
@@ -171,8 +266,7 @@ def score_cmd(
             writer.writerow([r.path, *verdict, r.lr or "", r.hr or ""])
         _emit(buffer.getvalue(), out_file)
     else:
-        paired = hr is not None and hr.is_dir()
-        table = Table(title=f"judge: {the_judge.spec}")
+        table = Table(title=f"judge: {judge}")
         for col in ("path", *(["HR"] if paired else []), "value", "score", "tags"):
             table.add_column(col, overflow="fold")
         for r in records:
@@ -243,9 +337,36 @@ def rank_cmd(
         out.print(f"why #1 beat #2: {why}")
 
 
-def _print_summary(judge: Judge) -> None:
-    """Model-backed judges report calls, cache hits, tokens, latency and cost for the run (stderr)."""
-    summary = judge.summary()
+class _Accounting:
+    """Calls, cache hits, tokens, latency and cost summed over verdicts (each carries its own)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float | None] = {}
+
+    @classmethod
+    def of(cls, verdicts: Any) -> _Accounting:
+        made = cls()
+        for verdict in verdicts:
+            made.add(verdict)
+        return made
+
+    def add(self, verdict: Any) -> None:
+        for key, value in verdict.accounting.items():
+            before = self.totals.get(key, 0.0)
+            self.totals[key] = None if value is None or before is None else before + value
+
+
+def _print_summary(judge: Judge, workers: _Accounting | None = None) -> None:
+    """Model-backed judges report calls, cache hits, tokens, latency and cost for the run (stderr).
+
+    With an executor other than local the model calls happen in the workers: the summary is then the
+    sum of the verdicts' own accounting (``workers``)."""
+    if workers is None:
+        summary = judge.summary()
+    elif workers.totals:
+        summary = {"judge": judge.spec, **workers.totals}
+    else:
+        summary = {}
     if summary:
         err.print("run summary: " + json.dumps(summary))
 

@@ -23,6 +23,14 @@ SCALE = typer.Option("--scale", "-s", help="Upscaling factor.")
 SAMPLES = typer.Option("--samples", "-n", help="Samples per stochastic backend.")
 TOP_K = typer.Option("--top-k", "-k", help="How many of the best to fuse.")
 FUSE = typer.Option("--fuse", help="none, mean, median or weighted.")
+EXECUTOR = typer.Option(
+    "--executor",
+    "-x",
+    help="Where items run: local (default: here, one at a time), processes[:N] (N processes here), "
+    "ray (a Ray instance started for the run) or ray:auto|ADDRESS (a running cluster); options after "
+    "commas: workers=N, cpus=C, gpus=G per worker, threads=T items at once per worker (VLM judges "
+    "behind a server), retries=R.",
+)
 
 # Training commands (tune, evolve).
 CONFIG = typer.Option("--config", "-c", help="YAML config (see --write-config); flags override it.")

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from srjudge.cli.common import _load_config, _progress_task, err, out, sub_app
-from srjudge.cli.options import BOOTSTRAP, JUDGES, SAMPLES
+from srjudge.cli.common import _executor, _load_config, _progress_task, err, out, sub_app
+from srjudge.cli.options import BOOTSTRAP, EXECUTOR, JUDGES, SAMPLES
 
 testbed_app = sub_app(
     "testbed",
@@ -102,6 +102,7 @@ def run_cmd(
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder (candidates are cached here).")
     ] = Path("srjudge-out/testbed-run"),
+    executor: Annotated[str, EXECUTOR] = "local",
 ) -> None:
     """Candidates, referee readings, every judge's picks, measures with CIs, plots and index.html."""
     from srjudge.spec import iter_specs
@@ -123,12 +124,13 @@ def run_cmd(
         threshold=threshold,
         steps=steps,
     )
-    with _progress_task("testbed") as update:
+    with _executor(executor) as pool, _progress_task("testbed") as update:
         result = run_experiment(
             testbed,
             config,
             out_dir,
             progress=lambda stage, done, total: update(done, total, stage),
+            executor=pool,
         )
     paths = write_outputs(result, out_dir)
     out.print(terminal_table(result))
@@ -162,6 +164,7 @@ def compare_cmd(
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder (base/ and aligned/ runs, compare.*).")
     ] = Path("srjudge-out/testbed-compare"),
+    executor: Annotated[str, EXECUTOR] = "local",
 ) -> None:
     """Base vs aligned SR model: raw-sample hallucination, LR-PSNR, diversity, each judge's top-1."""
     from srjudge.spec import iter_specs
@@ -179,7 +182,7 @@ def compare_cmd(
         referee=referee,
         steps=steps,
     )
-    with _progress_task("compare") as update:
+    with _executor(executor) as pool, _progress_task("compare") as update:
         result = compare_models(
             testbed,
             base,
@@ -187,6 +190,7 @@ def compare_cmd(
             config,
             out_dir,
             progress=lambda stage, done, total: update(done, total, stage),
+            executor=pool,
         )
     out.print(markdown_table([r for r in result.rows if r.group in ("severe", "all")]))
     out.print(f"compare.md, compare.json, compare.csv, samples.png, index.html in {out_dir}")

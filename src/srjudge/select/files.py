@@ -6,7 +6,8 @@ later tools (selection, fusion, bench) read it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from srjudge.errors import SrjudgeError
+from srjudge.execute import Executor, ExecutorSpec, LocalExecutor, PerWorker, worker_lru
 from srjudge.images.io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_image
 from srjudge.judges.base import Judge, Ranking, Verdict
+from srjudge.judges.per_worker import judge_handle
 
 RANKING_SCHEMA = "srjudge.ranking/1"
 SCORES_SCHEMA = "srjudge.scores/1"
@@ -29,9 +32,14 @@ class ScoreRecord:
     verdict: Verdict
     lr: str | None = None
     hr: str | None = None
+    error: str | None = None
+    """Why the image could not be scored at all (unreadable...); its verdict is then an abstention."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "lr": self.lr, "hr": self.hr, **self.verdict.to_dict()}
+        record = {"path": self.path, "lr": self.lr, "hr": self.hr, **self.verdict.to_dict()}
+        if self.error is not None:
+            record["error"] = self.error
+        return record
 
 
 def pair_references(
@@ -88,6 +96,73 @@ def pair_references(
     return pairs
 
 
+@dataclass(frozen=True)
+class ScoreItem:
+    """One image to score, with its paired LR input and HR reference (paths)."""
+
+    path: str
+    lr: str | None = None
+    hr: str | None = None
+
+
+def _reference(path: str | None, max_pixels: int | None) -> np.ndarray | None:
+    """A decoded LR/HR reference, shared by the items of a worker (one LR for many candidates)."""
+    if path is None:
+        return None
+    stat = Path(path).stat()
+    key = (path, stat.st_mtime_ns, stat.st_size, max_pixels)
+    image: np.ndarray = worker_lru("references").get(key, lambda: load_image(path, max_pixels=max_pixels))
+    return image
+
+
+@dataclass(frozen=True)
+class ScoreWork:
+    """Scoring one image (the work of ``srjudge score`` on any executor)."""
+
+    judge: PerWorker[Judge]
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+    def __call__(self, item: ScoreItem) -> ScoreRecord:
+        judge = self.judge.get()
+        image = load_image(item.path, max_pixels=self.max_pixels)
+        try:
+            verdict = judge.score(
+                image, lr=_reference(item.lr, self.max_pixels), hr=_reference(item.hr, self.max_pixels)
+            )
+        except SrjudgeError as exc:  # this image cannot be judged (too small, ...): say which, go on
+            verdict = judge.abstention(f"{Path(item.path).name}: {exc}")
+        return ScoreRecord(item.path, verdict, item.lr, item.hr)
+
+
+def iter_score_files(
+    paths: Iterable[Path],
+    judge: Judge,
+    *,
+    lr_paths: Iterable[Path | None] | None = None,
+    hr_paths: Iterable[Path | None] | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    executor: Executor | None = None,
+) -> Iterator[ScoreRecord]:
+    """:func:`score_files` streamed: one record per image, in input order, as the executor makes them.
+
+    An image that cannot be read gets an abstained record whose ``error`` says why; the run goes on.
+    """
+    lrs = lr_paths if lr_paths is not None else itertools.repeat(None)
+    hrs = hr_paths if hr_paths is not None else itertools.repeat(None)
+    items = (
+        ScoreItem(str(path), str(lr) if lr else None, str(hr) if hr else None)
+        for path, lr, hr in zip(paths, lrs, hrs)  # noqa: B905  (LR/HR may repeat without end)
+    )
+    work = ScoreWork(judge_handle(judge), max_pixels)
+    for outcome in (executor or LocalExecutor(ExecutorSpec())).map(work, items):
+        if outcome.value is not None:
+            yield outcome.value
+        else:
+            item = outcome.item
+            reason = f"{Path(item.path).name}: {outcome.error}"
+            yield ScoreRecord(item.path, judge.abstention(reason), item.lr, item.hr, error=outcome.error)
+
+
 def score_files(
     paths: Sequence[Path],
     judge: Judge,
@@ -96,38 +171,23 @@ def score_files(
     hr_paths: Sequence[Path | None] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> list[ScoreRecord]:
-    """Score each image on its own, with its own LR input and HR reference (see :func:`pair_references`)."""
+    """Score each image on its own, with its own LR input and HR reference (see :func:`pair_references`).
+
+    ``executor`` (default: this process, one image at a time) runs the images; the records are the
+    same, in the same order, whichever executor runs them.
+    """
     lrs = list(lr_paths) if lr_paths is not None else [None] * len(paths)
     hrs = list(hr_paths) if hr_paths is not None else [None] * len(paths)
     if not len(lrs) == len(hrs) == len(paths):
         raise ValueError("one LR and one HR entry (or None) per image")
-    loaded: dict[Path, np.ndarray] = {}
-
-    def reference(path: Path | None) -> np.ndarray | None:
-        if path is None:
-            return None
-        if path not in loaded:
-            if len(loaded) > 8:  # paired folders: keep memory bounded, a shared file stays cached
-                loaded.clear()
-            loaded[path] = load_image(path, max_pixels=max_pixels)
-        return loaded[path]
-
     records = []
-    for i, (path, lr_path, hr_path) in enumerate(zip(paths, lrs, hrs, strict=True)):
-        image = load_image(path, max_pixels=max_pixels)
-        try:
-            verdict = judge.score(image, lr=reference(lr_path), hr=reference(hr_path))
-        except SrjudgeError as exc:  # this image cannot be judged (too small, ...): say which, go on
-            verdict = Verdict(
-                judge=judge.spec,
-                score=None,
-                raw=None,
-                provenance=judge.provenance(),
-                abstain_reason=f"{path.name}: {exc}",
-            )
-        names = (str(lr_path) if lr_path else None, str(hr_path) if hr_path else None)
-        records.append(ScoreRecord(str(path), verdict, *names))
+    stream = iter_score_files(
+        paths, judge, lr_paths=lrs, hr_paths=hrs, max_pixels=max_pixels, executor=executor
+    )
+    for i, record in enumerate(stream):
+        records.append(record)
         if progress:
             progress(i + 1, len(paths))
     return records

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from srjudge import atomic
-from srjudge.errors import ImageError, SrjudgeError
+from srjudge.errors import SrjudgeError
+from srjudge.execute import Executor, ExecutorSpec, LocalExecutor, PerWorker
 from srjudge.images.io import IMAGE_SUFFIXES, load_image, save_png
 from srjudge.judges.base import Judge
+from srjudge.judges.per_worker import judge_handle
 from srjudge.judges.tws import TWSJudge
 from srjudge.provenance import file_sha256
 from srjudge.select.selection import Selection, select_best
@@ -188,8 +190,76 @@ def _inputs_digest(item: Item) -> str:
     return h.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class SelectOutcome:
+    """What the work did for one item: selected now (with its ``selections.csv`` row) or resumed."""
+
+    name: str
+    chosen: str
+    """The chosen candidate's file name."""
+    row: tuple[str, ...] | None = None
+    """The ``selections.csv`` row of a new selection; None when the item was already done."""
+
+
+@dataclass(frozen=True)
+class SelectWork:
+    """Selecting for one item: writes its images and ``selection.json`` (atomically), returns the CSV row.
+
+    Skips an item whose record holds the same fingerprint (settings and input contents).
+    """
+
+    judge: PerWorker[Judge]
+    out_dir: Path
+    fingerprint: tuple[tuple[str, Any], ...]
+    top_k: int = 3
+    fuse_method: str = "median"
+    tws: PerWorker[TWSJudge] | None = None
+
+    def __call__(self, item: Item) -> SelectOutcome:
+        folder = self.out_dir / item.name
+        record = folder / "selection.json"
+        # the settings and the inputs' contents: an added, removed or changed candidate is a new choice
+        item_fingerprint = {**dict(self.fingerprint), "inputs": _inputs_digest(item)}
+        if record.exists():
+            try:
+                previous = json.loads(record.read_text())
+            except json.JSONDecodeError:
+                previous = {}
+            if previous.get("fingerprint") == item_fingerprint:
+                return SelectOutcome(item.name, Path(previous.get("chosen", {}).get("path", "?")).name)
+        judge = self.judge.get()
+        images = [load_image(p) for p in item.candidates]
+        lr = load_image(item.lr)
+        hr = load_image(item.hr) if item.hr else None
+        selection = select_best(
+            images,
+            [str(p) for p in item.candidates],
+            judge,
+            lr=lr,
+            hr=hr,
+            top_k=self.top_k,
+            fuse_method=self.fuse_method,
+            tws=self.tws.get() if self.tws is not None else None,
+            lr_name=str(item.lr),
+            hr_name=str(item.hr) if item.hr else None,
+        )
+        write_selection(folder, selection, images, item=item.name, fingerprint=item_fingerprint, lr=item.lr)
+        best = selection.result.ranking.best.verdict
+        chosen = item.candidates[selection.chosen].name
+        row = (
+            item.name,
+            chosen,
+            f"{best.score:.4f}",
+            f"{selection.tws_candidates[selection.chosen]:.2f}",
+            f"{selection.tws_fused:.2f}",
+            self.fuse_method,
+            judge.spec,
+        )
+        return SelectOutcome(item.name, chosen, row)
+
+
 def select_items(
-    items: Sequence[Item],
+    items: Iterable[Item],
     judge: Judge,
     out_dir: Path,
     *,
@@ -197,8 +267,14 @@ def select_items(
     fuse_method: str = "median",
     tws: TWSJudge | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    executor: Executor | None = None,
 ) -> FolderSummary:
-    """Select and fuse for every item; resumable; a bad item is reported and the run goes on."""
+    """Select and fuse for every item; resumable; a bad item is reported and the run goes on.
+
+    ``executor`` (default: this process) runs the items; each worker writes its items' images and
+    ``selection.json`` atomically, and ``selections.csv`` gets its rows here, in item order, flushed
+    one by one, so the run folder is the same whichever executor ran it.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = {
         "judge": judge.spec,
@@ -206,6 +282,15 @@ def select_items(
         "top_k": top_k,
         "fuse": fuse_method,
     }
+    work = SelectWork(
+        judge_handle(judge),
+        out_dir,
+        tuple(fingerprint.items()),
+        top_k,
+        fuse_method,
+        _tws_handle(tws) if tws is not None else None,
+    )
+    total = len(items) if isinstance(items, Sized) else 0
     summary = FolderSummary(out_dir)
     csv_path = out_dir / "selections.csv"
     new_file = not csv_path.exists()
@@ -214,61 +299,24 @@ def select_items(
         if new_file:
             writer.writerow(["item", "chosen", "score", "chosen_tws", "fused_tws", "fuse", "judge"])
             handle.flush()
-        for n, item in enumerate(items, 1):
-            folder = out_dir / item.name
-            record = folder / "selection.json"
-            # the settings and the inputs' contents: an added, removed or changed candidate is a new choice
-            item_fingerprint = {**fingerprint, "inputs": _inputs_digest(item)}
-            if record.exists():
-                try:
-                    previous = json.loads(record.read_text())
-                except json.JSONDecodeError:
-                    previous = {}
-                if previous.get("fingerprint") == item_fingerprint:
-                    summary.skipped.append(item.name)
-                    summary.chosen[item.name] = Path(previous.get("chosen", {}).get("path", "?")).name
-                    if progress:
-                        progress(n, len(items), item.name)
-                    continue
-            try:
-                images = [load_image(p) for p in item.candidates]
-                lr = load_image(item.lr)
-                hr = load_image(item.hr) if item.hr else None
-                selection = select_best(
-                    images,
-                    [str(p) for p in item.candidates],
-                    judge,
-                    lr=lr,
-                    hr=hr,
-                    top_k=top_k,
-                    fuse_method=fuse_method,
-                    tws=tws,
-                    lr_name=str(item.lr),
-                    hr_name=str(item.hr) if item.hr else None,
-                )
-            except (SrjudgeError, ImageError) as exc:
-                summary.failed.append((item.name, str(exc)))
-                if progress:
-                    progress(n, len(items), item.name)
-                continue
-            write_selection(
-                folder, selection, images, item=item.name, fingerprint=item_fingerprint, lr=item.lr
-            )
-            best = selection.result.ranking.best.verdict
-            writer.writerow(
-                [
-                    item.name,
-                    item.candidates[selection.chosen].name,
-                    f"{best.score:.4f}",
-                    f"{selection.tws_candidates[selection.chosen]:.2f}",
-                    f"{selection.tws_fused:.2f}",
-                    fuse_method,
-                    judge.spec,
-                ]
-            )
-            handle.flush()
-            summary.done.append(item.name)
-            summary.chosen[item.name] = item.candidates[selection.chosen].name
+        for n, outcome in enumerate((executor or LocalExecutor(ExecutorSpec())).map(work, items), 1):
+            name = outcome.item.name
+            result = outcome.value
+            if result is None:  # its error record: the run goes on
+                summary.failed.append((name, str(outcome.error)))
+            elif result.row is None:
+                summary.skipped.append(name)
+                summary.chosen[name] = result.chosen
+            else:
+                writer.writerow(list(result.row))
+                handle.flush()
+                summary.done.append(name)
+                summary.chosen[name] = result.chosen
             if progress:
-                progress(n, len(items), item.name)
+                progress(n, total, name)
     return summary
+
+
+def _tws_handle(tws: TWSJudge) -> PerWorker[TWSJudge]:
+    handle: PerWorker[Any] = judge_handle(tws)
+    return handle

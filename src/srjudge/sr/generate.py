@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ import numpy as np
 
 from srjudge import atomic
 from srjudge.errors import SrjudgeError
+from srjudge.execute import Executor, ExecutorSpec, LocalExecutor, PerWorker
 from srjudge.images.io import load_image, save_png
 from srjudge.sr.base import SRBackend
+from srjudge.sr.per_worker import backend_handle
 
 MANIFEST_SCHEMA = "srjudge.candidates/1"
 
@@ -41,6 +44,51 @@ def _usable(file: Path, shape: tuple[int, int]) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class GenerateWork:
+    """Every backend's candidates for one LR input, its ``lr.png`` and ``manifest.json`` (written
+    atomically in the worker); returns the input's name and manifest entries."""
+
+    backends: tuple[PerWorker[SRBackend], ...]
+    out_dir: Path
+    scale: int = 4
+    samples: int = 1
+    seed: int = 0
+
+    def __call__(self, path: str) -> tuple[str, list[dict[str, Any]]]:
+        source = Path(path)
+        name = source.stem
+        folder = self.out_dir / name
+        lr = load_image(source)
+        if not (folder / "lr.png").is_file() or not np.array_equal(load_image(folder / "lr.png"), lr):
+            save_png(folder / "lr.png", lr)  # a resumed run leaves an unchanged input untouched
+        entries: list[dict[str, Any]] = []
+        for handle in self.backends:
+            backend = handle.get()
+            for sample_seed in backend.sample_seeds(self.samples, self.seed):
+                suffix = "" if sample_seed is None else f"_s{sample_seed}"
+                file = folder / "candidates" / f"{_slug(backend.spec)}{suffix}.png"
+                if not _usable(file, (lr.shape[0] * self.scale, lr.shape[1] * self.scale)):
+                    image = backend.upscale(lr, scale=self.scale, seed=sample_seed)
+                    save_png(file, image)
+                entries.append(
+                    {
+                        "file": str(file.relative_to(folder)),
+                        "backend": backend.spec,
+                        "family": backend.family,
+                        "seed": sample_seed,
+                        "scale": self.scale,
+                        "settings": backend.settings(),
+                    }
+                )
+        manifest = {"schema": MANIFEST_SCHEMA, "lr": "lr.png", "source": str(path), "candidates": entries}
+        text = json.dumps(manifest, indent=2)
+        target = folder / "manifest.json"
+        if not target.is_file() or target.read_text() != text:
+            atomic.write_text(target, text)
+        return name, entries
+
+
 def generate_folder(
     lr_paths: Sequence[Path],
     backends: Sequence[SRBackend],
@@ -50,8 +98,15 @@ def generate_folder(
     samples: int = 1,
     seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
+    executor: Executor | None = None,
+    failed: list[tuple[str, str]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Candidates for every LR input from every backend; returns the per-input manifests."""
+    """Candidates for every LR input from every backend; returns the per-input manifests.
+
+    ``executor`` (default: this process) runs one LR input per task; each backend is built once per
+    worker. An input that fails is added to ``failed`` (name, reason) and the others go on; without
+    ``failed`` the failures are raised together at the end as one :class:`SrjudgeError`.
+    """
     if samples < 1:
         raise SrjudgeError(f"--samples must be at least 1, got {samples}.")
     names = [p.stem for p in lr_paths]
@@ -64,37 +119,20 @@ def generate_folder(
             f"LR inputs share file names, and each names its output folder ({listing}): "
             "rename them or generate them into separate --out folders."
         )
+    work = GenerateWork(tuple(backend_handle(b) for b in backends), out_dir, scale, samples, seed)
     manifests: dict[str, list[dict[str, Any]]] = {}
-    for n, path in enumerate(lr_paths, 1):
-        name = path.stem
-        folder = out_dir / name
-        lr = load_image(path)
-        if not (folder / "lr.png").is_file() or not np.array_equal(load_image(folder / "lr.png"), lr):
-            save_png(folder / "lr.png", lr)  # a resumed run leaves an unchanged input untouched
-        entries: list[dict[str, Any]] = []
-        for backend in backends:
-            for sample_seed in backend.sample_seeds(samples, seed):
-                suffix = "" if sample_seed is None else f"_s{sample_seed}"
-                file = folder / "candidates" / f"{_slug(backend.spec)}{suffix}.png"
-                if not _usable(file, (lr.shape[0] * scale, lr.shape[1] * scale)):
-                    image = backend.upscale(lr, scale=scale, seed=sample_seed)
-                    save_png(file, image)
-                entries.append(
-                    {
-                        "file": str(file.relative_to(folder)),
-                        "backend": backend.spec,
-                        "family": backend.family,
-                        "seed": sample_seed,
-                        "scale": scale,
-                        "settings": backend.settings(),
-                    }
-                )
-        manifest = {"schema": MANIFEST_SCHEMA, "lr": "lr.png", "source": str(path), "candidates": entries}
-        text = json.dumps(manifest, indent=2)
-        target = folder / "manifest.json"
-        if not target.is_file() or target.read_text() != text:
-            atomic.write_text(target, text)
-        manifests[name] = entries
+    errors: list[tuple[str, str]] = []
+    pool = executor or LocalExecutor(ExecutorSpec())
+    for n, outcome in enumerate(pool.map(work, (str(p) for p in lr_paths)), 1):
+        name = Path(outcome.item).stem
+        if outcome.value is None:
+            errors.append((name, str(outcome.error)))
+        else:
+            manifests[name] = outcome.value[1]
         if progress:
             progress(n, len(lr_paths), name)
+    if failed is not None:
+        failed.extend(errors)
+    elif errors:
+        raise SrjudgeError("generate failed for " + "; ".join(f"{name}: {why}" for name, why in errors))
     return manifests

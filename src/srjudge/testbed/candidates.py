@@ -16,11 +16,12 @@ import numpy as np
 from srjudge import atomic
 from srjudge.bench.store import slug
 from srjudge.errors import SrjudgeError
-from srjudge.images.io import quantize_8bit, save_png
+from srjudge.images.io import save_png
 from srjudge.provenance import config_hash
-from srjudge.testbed.results import ExperimentConfig, jsonable
+from srjudge.testbed.results import ExperimentConfig
 
 if TYPE_CHECKING:
+    from srjudge.execute import Executor
     from srjudge.sr.base import SRBackend
     from srjudge.testbed.build import Manifest, TestbedItem
 
@@ -156,6 +157,13 @@ def _make_backends(specs: Sequence[str]) -> list[SRBackend]:
     return [create_sr_backend(s) for s in specs]
 
 
+def wanted_entries(
+    backends: Sequence[SRBackend], specs: Sequence[str], samples: int, seed: int, item_id: str, testbed: str
+) -> list[CandidateKey]:
+    """The candidates wanted for one item (its sample seeds start at :func:`item_seed`)."""
+    return _entries(backends, specs, samples, item_seed(seed, item_id), testbed)
+
+
 def _entries(
     backends: Sequence[SRBackend], specs: Sequence[str], samples: int, first_seed: int, testbed: str
 ) -> list[CandidateKey]:
@@ -177,6 +185,7 @@ def ensure_candidates(
     scale: int,
     testbed: str,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> tuple[dict[str, list[tuple[CandidateKey, Path]]], int, int]:
     """Every item's candidates, made where missing (in batches) and cached; returns (sets, made, reused).
 
@@ -199,44 +208,43 @@ def ensure_candidates(
             missing.append(item)
     made = 0
     if missing:
+        from srjudge.execute import create_executor
+        from srjudge.sr.per_worker import backend_handle
+        from srjudge.testbed.work import CandidateWork, ItemUnit
+
+        work = CandidateWork(
+            tuple(backend_handle(b) for b in backends), tuple(specs), cache.root, config.samples,
+            config.seed, scale, testbed,
+        )  # fmt: skip
         per_batch = max(1, config.batch // max(1, config.samples))
+        chunks = [missing[i : i + per_batch] for i in range(0, len(missing), per_batch)]
+        units = ([ItemUnit(it.item_id, it.lr()) for it in chunk] for chunk in chunks)
         done = 0
+        failed: list[str] = []
         if progress:
             progress("candidates", 0, len(missing))
-        for start in range(0, len(missing), per_batch):
-            chunk = missing[start : start + per_batch]
-            lrs = {it.item_id: it.lr() for it in chunk}
-            new: dict[str, dict[str, tuple[np.ndarray, Mapping[str, Any]]]] = {it.item_id: {} for it in chunk}
-            for backend, spec in zip(backends, specs, strict=True):
-                todo: list[tuple[str, CandidateKey]] = []
-                for it in chunk:
-                    index = cache.load_index(it.item_id)
-                    first = item_seed(config.seed, it.item_id)
-                    wanted = _entries([backend], [spec], config.samples, first, testbed)
-                    todo += [(it.item_id, e) for e in wanted if e.key() not in index]
-                if not todo:
-                    continue
-                images = backend.sample(
-                    [lrs[i] for i, _ in todo], scale=scale, seeds=[e.seed for _, e in todo]
-                )
-                for (item_id, entry), image in zip(todo, images, strict=True):
-                    _check_output(image, lrs[item_id], scale, spec)
-                    record = {"backend": spec, "seed": entry.seed, "settings": jsonable(backend.settings())}
-                    new[item_id][entry.key()] = (quantize_8bit(image), record)
-                    made += 1
+        for outcome in (executor or create_executor()).map(work, units):
+            chunk = chunks[outcome.index]
+            if outcome.error is not None:
+                failed.append(f"{chunk[0].item_id}..{chunk[-1].item_id}: {outcome.error}")
+                continue
+            made += int(outcome.value or 0)
             for it in chunk:
-                cache.store(it.item_id, new[it.item_id])
                 index = cache.load_index(it.item_id)
-                first = item_seed(config.seed, it.item_id)
-                wanted = _entries(backends, specs, config.samples, first, testbed)
+                wanted = wanted_entries(backends, specs, config.samples, config.seed, it.item_id, testbed)
                 sets[it.item_id] = [(e, cache.folder(it.item_id) / index[e.key()]) for e in wanted]
             done += len(chunk)
             if progress:
                 progress("candidates", done, len(missing))
+        if failed:
+            raise SrjudgeError(
+                f"{len(failed)} chunk(s) of items got no candidates (the others are cached; a re-run "
+                f"resumes): {'; '.join(failed[:3])}"
+            )
     return {it.item_id: sets[it.item_id] for it in items}, made, reused
 
 
-def _check_output(image: np.ndarray, lr: np.ndarray, scale: int, spec: str) -> None:
+def check_output(image: np.ndarray, lr: np.ndarray, scale: int, spec: str) -> None:
     want = (lr.shape[0] * scale, lr.shape[1] * scale, 3)
     if image.shape != want:
         raise SrjudgeError(

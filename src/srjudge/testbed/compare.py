@@ -15,7 +15,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from srjudge.testbed.alignment import (
 from srjudge.testbed.candidates import Progress
 from srjudge.testbed.measures import group_of
 from srjudge.testbed.results import ExperimentConfig, ExperimentResult
+
+if TYPE_CHECKING:
+    from srjudge.execute import Executor
 
 RUNS = ("base", "aligned")
 
@@ -101,6 +104,7 @@ def compare_models(
     *,
     progress: Progress | None = None,
     figure_inputs: int = 8,
+    executor: Executor | None = None,
 ) -> ModelComparison:
     """Run the testbed with each model as the only backend and compare them (see the module docstring)."""
     from srjudge.testbed.experiment import run_experiment
@@ -112,7 +116,7 @@ def compare_models(
     results: dict[str, ExperimentResult] = {}
     for name, spec in zip(RUNS, (base, aligned), strict=True):
         cfg = dataclasses.replace(config, backends=(spec,))
-        results[name] = run_experiment(testbed, cfg, out / name, progress=progress)
+        results[name] = run_experiment(testbed, cfg, out / name, progress=progress, executor=executor)
         write_outputs(results[name], out / name)
     (gb, img_b, lrs), (ga, img_a, _) = _groups(results["base"]), _groups(results["aligned"])
     ran = [j.spec for j in results["base"].judges if j.status == "ok"]

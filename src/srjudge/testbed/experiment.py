@@ -16,17 +16,14 @@ and a re-run with other judges reuses candidates, readings and picks. Settings a
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from srjudge.bench.store import JsonlStore, slug
 from srjudge.errors import MissingWeightsError, SrjudgeError
-from srjudge.images.io import load_image
+from srjudge.judges.per_worker import judge_handle
 from srjudge.provenance import config_hash
 from srjudge.testbed.candidates import (
     CandidateCache,
@@ -46,8 +43,10 @@ from srjudge.testbed.results import (
     backend_specs,
     jsonable,
 )
+from srjudge.testbed.work import ItemUnit, PickWork, ReadingWork, reader_handle
 
 if TYPE_CHECKING:
+    from srjudge.execute import Executor
     from srjudge.judges.base import Judge
     from srjudge.readers.base import Reader
 
@@ -61,17 +60,6 @@ def _reader_info(reader: Reader) -> dict[str, Any]:
     }
     info["hash"] = config_hash(info)
     return info
-
-
-def _read(reader: Reader, images: Sequence[np.ndarray]) -> list[tuple[str | None, float]]:
-    readings = list(reader.read(list(images)))
-    if len(readings) != len(images):
-        raise SrjudgeError(f"the referee returned {len(readings)} readings for {len(images)} images")
-    return [(r.label, float(r.confidence)) for r in readings]
-
-
-def _load_candidates(entries: Sequence[tuple[CandidateKey, Path]]) -> list[np.ndarray]:
-    return [load_image(p) for _, p in entries]
 
 
 def build_judges(config: ExperimentConfig) -> list[tuple[JudgeInfo, Judge | None]]:
@@ -100,53 +88,19 @@ def build_judges(config: ExperimentConfig) -> list[tuple[JudgeInfo, Judge | None
     return out
 
 
-def _pick_row(
-    judge: Judge,
-    images: Sequence[np.ndarray],
-    lr: np.ndarray,
-    config: ExperimentConfig,
-) -> tuple[dict[str, Any], np.ndarray | None]:
-    from srjudge.images.resize import imresize
-
-    hr = np.clip(imresize(lr, output_shape=images[0].shape[:2]), 0.0, 1.0) if judge.needs_hr else None
-    started = time.perf_counter()
-    ranking = judge.rank(images, lr=lr, hr=hr)
-    seconds = time.perf_counter() - started
-    scores: list[float | None] = [None] * len(images)
-    for ranked in ranking.items:
-        s = ranked.verdict.score
-        scores[ranked.index] = None if s is None or not math.isfinite(s) else round(float(s), 6)
-    order = [r.index for r in ranking.items if r.rank is not None]
-    topk = order[: config.top_k]
-    fused = fused_image(images, topk, scores, config.fusion) if topk else None
-    row = {
-        "pick": order[0] if order else None,
-        "topk": topk,
-        "order": order,
-        "scores": scores,
-        "abstained_candidates": len(images) - len(order),
-        "seconds": round(seconds, 6),
-    }
-    return row, fused
-
-
-def fused_image(
-    images: Sequence[np.ndarray], topk: Sequence[int], scores: Sequence[float | None], method: str
-) -> np.ndarray:
-    """The fused top-k exactly as the run made it (also for the report's panels)."""
-    from srjudge.select.fusion import fuse_scored
-
-    return fuse_scored([images[i] for i in topk], [scores[i] for i in topk], method)  # type: ignore[arg-type]
-
-
 def run_experiment(
     testbed: Path | str,
     config: ExperimentConfig,
     out_dir: Path | str,
     *,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> ExperimentResult:
-    """Generate (or reuse) candidates, read them, run every judge (streamed), and measure."""
+    """Generate (or reuse) candidates, read them, run every judge (streamed), and measure.
+
+    ``executor`` (default: local) runs the three stages' units of work (:mod:`srjudge.testbed.work`);
+    the records are the same on any executor."""
+    from srjudge.execute import create_executor
     from srjudge.judges import create_judge
     from srjudge.readers import create_reader
 
@@ -163,14 +117,18 @@ def run_experiment(
     cache = CandidateCache(out / "candidates")
     digest = str(tb_info.get("digest", ""))
     sets, made, reused = ensure_candidates(
-        items, cache, backend_specs(config), config, scale=scale, testbed=digest, progress=progress
-    )
+        items, cache, backend_specs(config), config, scale=scale, testbed=digest, progress=progress,
+        executor=executor,
+    )  # fmt: skip
     timings["candidates"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     reader = create_reader(config.referee)
     referee = _reader_info(reader)
-    facts = _ensure_readings(items, sets, reader, referee, tws_judge, config, out, progress, testbed=digest)
+    pool = executor or create_executor()
+    facts = _ensure_readings(
+        items, sets, reader, referee, tws_judge, config, out, progress, testbed=digest, executor=pool
+    )
     timings["readings"] = time.perf_counter() - t0
 
     picks: dict[str, dict[str, Pick]] = {}
@@ -198,38 +156,41 @@ def run_experiment(
     seconds = {info.spec: 0.0 for info, _ in run}
     reused_picks = {info.spec: 0 for info, _ in run}
     t0 = time.perf_counter()
-    if progress:
-        progress("judges", 0, len(items))
+    work = PickWork(
+        tuple((info.spec, judge_handle(judge)) for info, judge in run),
+        reader_handle(reader),
+        judge_handle(tws_judge),
+        config,
+    )
+    todo_units = []
+    for item in items:
+        todo = tuple(info.spec for info, _ in run if stores[info.spec].get(item.item_id) is None)
+        for info, _ in run:
+            if info.spec not in todo:
+                reused_picks[info.spec] += 1
+        if todo:
+            files = tuple(p for _, p in sets[item.item_id])
+            todo_units.append((item, todo, files))
+    failed: list[str] = []
     try:
-        for n, item in enumerate(items):
-            todo = [(info, j) for info, j in run if stores[info.spec].get(item.item_id) is None]
-            for info, _ in run:
-                if stores[info.spec].get(item.item_id) is not None:
-                    reused_picks[info.spec] += 1
-            if todo:
-                images = _load_candidates(sets[item.item_id])
-                lr = item.lr()
-                rows: list[tuple[JudgeInfo, dict[str, Any], np.ndarray | None]] = []
-                for info, judge in todo:
-                    started = time.perf_counter()
-                    row, fused = _pick_row(judge, images, lr, config)
-                    seconds[info.spec] += time.perf_counter() - started
-                    rows.append((info, row, fused))
-                fused_list = [f for _, _, f in rows if f is not None]
-                fused_readings = iter(_read(reader, fused_list) if fused_list else [])
-                fused_tws = iter(_tws_values(tws_judge, fused_list, lr))
-                for info, row, fused in rows:
-                    label, conf, ftws = None, 0.0, None
-                    if fused is not None:
-                        label, conf = next(fused_readings)
-                        ftws = next(fused_tws)
-                    row.update({"fused_label": label, "fused_confidence": round(conf, 6), "fused_tws": ftws})
-                    stores[info.spec].put(item.item_id, row)
+        units = ((ItemUnit(it.item_id, it.lr(), files), todo) for it, todo, files in todo_units)
+        for n, outcome in enumerate(pool.map(work, units)):
+            item = todo_units[outcome.index][0]
+            if outcome.error is not None or outcome.value is None:
+                failed.append(f"{item.item_id}: {outcome.error}")
+            else:
+                for spec, row in outcome.value.items():
+                    stores[spec].put(item.item_id, row)
             if progress:
-                progress("judges", n + 1, len(items))
+                progress("judges", n + 1, len(todo_units))
     finally:
         for store in stores.values():
             store.close()
+    if failed:
+        raise SrjudgeError(
+            f"{len(failed)} item(s) could not be judged (the others are recorded; a re-run resumes): "
+            + "; ".join(failed[:3])
+        )
     timings["judges"] = time.perf_counter() - t0
     by_id = {f.item_id: f for f in facts}
     for info, _ in run:
@@ -285,15 +246,6 @@ def run_experiment(
     )
 
 
-def _tws_values(tws_judge: Judge, images: Sequence[np.ndarray], lr: np.ndarray) -> list[float | None]:
-    if not images:
-        return []
-    # TWS scores each image against the same reference (the bicubic-upsampled LR), independently of the
-    # others, so scoring them together gives every image its own TWS.
-    verdicts = tws_judge.score_many(list(images), lr=lr)
-    return [None if v.score is None else round(float(v.score), 4) for v in verdicts]
-
-
 def _pick_from_row(f: ItemFacts, row: Mapping[str, Any]) -> Pick:
     index = row.get("pick")
     if index is None:
@@ -325,6 +277,7 @@ def _ensure_readings(
     progress: Progress | None,
     *,
     testbed: str,
+    executor: Executor,
 ) -> list[ItemFacts]:
     """The referee's reading and the TWS of every candidate, cached in ``readings.jsonl`` (batched)."""
     store = JsonlStore(
@@ -341,27 +294,26 @@ def _ensure_readings(
             or row.get("candidates") != [e.key() for e, _ in sets[it.item_id]]
         ]
         per_batch = max(1, config.batch // max(1, len(next(iter(sets.values()), []))))
+        chunks = [todo[i : i + per_batch] for i in range(0, len(todo), per_batch)]
+        work = ReadingWork(reader_handle(reader), judge_handle(tws_judge))
+        units = (
+            [ItemUnit(it.item_id, it.lr(), tuple(p for _, p in sets[it.item_id])) for it in c] for c in chunks
+        )
         if progress and todo:
             progress("readings", 0, len(todo))
-        for start in range(0, len(todo), per_batch):
-            chunk = todo[start : start + per_batch]
-            images = {it.item_id: _load_candidates(sets[it.item_id]) for it in chunk}
-            flat = [im for it in chunk for im in images[it.item_id]]
-            readings = iter(_read(reader, flat))
-            for it in chunk:
-                got = [next(readings) for _ in images[it.item_id]]
-                tws = _tws_values(tws_judge, images[it.item_id], it.lr())
-                store.put(
-                    it.item_id,
-                    {
-                        "candidates": [e.key() for e, _ in sets[it.item_id]],
-                        "labels": [lab for lab, _ in got],
-                        "confidences": [round(c, 6) for _, c in got],
-                        "tws": tws,
-                    },
+        done = 0
+        for outcome in executor.map(work, units):
+            chunk = chunks[outcome.index]
+            if outcome.error is not None or outcome.value is None:
+                raise SrjudgeError(
+                    f"the referee could not read items {chunk[0].item_id}..{chunk[-1].item_id} (the earlier "
+                    f"ones are recorded; a re-run resumes): {outcome.error}"
                 )
+            for it, row in zip(chunk, outcome.value, strict=True):
+                store.put(it.item_id, {"candidates": [e.key() for e, _ in sets[it.item_id]], **row})
+            done += len(chunk)
             if progress:
-                progress("readings", start + len(chunk), len(todo))
+                progress("readings", done, len(todo))
         facts = []
         for it in items:
             row = store.rows[it.item_id]

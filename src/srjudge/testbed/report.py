@@ -22,7 +22,6 @@ from srjudge.bench.bootstrap import Estimate
 from srjudge.bench.page import PAGE_CSS, html_page, plot_figure, table_html, to_csv, to_markdown
 from srjudge.bench.page import escape_html as _e
 from srjudge.images.io import load_image, to_uint8
-from srjudge.testbed.experiment import fused_image
 from srjudge.testbed.measures import (
     CandidateMeasures,
     ItemFacts,
@@ -34,6 +33,7 @@ from srjudge.testbed.measures import (
 )
 from srjudge.testbed.results import ExperimentResult
 from srjudge.testbed.severity import SEVERITIES
+from srjudge.testbed.work import fused_image
 
 VIEW_PX = 96
 """Images on the page are nearest-upscaled to this size (LR 8 px x12, candidates 32 px x3)."""
