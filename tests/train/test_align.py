@@ -310,4 +310,4 @@ def test_compare_groups_pairs_the_same_inputs() -> None:
         np.repeat(lr[..., None], 3, -1), np.repeat(gray[..., None], 3, -1), np.repeat(gray[..., None], 3, -1),
         truth=truth, before_labels=base.labels, after_labels=aligned.labels,
     )  # fmt: skip
-    assert fig.shape[2] == 3 and fig.shape[0] == 4 * (32 * 3 + 4)
+    assert fig.shape[2] == 3 and fig.shape[0] == 18 + 4 * (32 * 3 + 4)  # header + 4 rows

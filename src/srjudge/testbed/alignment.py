@@ -230,7 +230,8 @@ def samples_figure(
     samples before, then after alignment; wrong readings are framed red, right ones green.
 
     ``lrs`` (K, h, w, 3); ``before``/``after`` (K, N, H, W, 3) in [0, 1]; labels (K, N) or None.
-    Returns an (rows, cols, 3) float array in [0, 1] (save it with :func:`srjudge.images.io.save_png`).
+    A header strip names the three parts. Returns an (rows, cols, 3) float array in [0, 1] (save it
+    with :func:`srjudge.images.io.save_png`).
     """
     k, n, h, w = before.shape[:4]
     if after.shape[:2] != (k, n) or lrs.shape[0] != k or len(truth) != k:
@@ -260,4 +261,23 @@ def samples_figure(
                 if labels is not None:
                     frame = green if labels[i, j] == truth[i] else red
                 put(i, cell + gap + part * (n * cell + gap) + j * cell, images[i, j], frame)
-    return np.clip(canvas, 0.0, 1.0)
+    return _with_header(
+        np.clip(canvas, 0.0, 1.0),
+        [
+            (0, "LR"),
+            (cell + gap, "before: the base model's samples"),
+            (cell + 2 * gap + n * cell, "after: aligned"),
+        ],
+    )
+
+
+def _with_header(canvas: np.ndarray, labels: Sequence[tuple[int, str]], height: int = 18) -> np.ndarray:
+    """``canvas`` with a white strip on top holding each text at its x offset (PIL's default font)."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (canvas.shape[1], height), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    for x, text in labels:
+        draw.text((x + 2, 3), text, fill=(0, 0, 0))
+    head = np.asarray(strip, dtype=np.float32) / 255.0
+    return np.concatenate([head, canvas.astype(np.float32)], axis=0)
