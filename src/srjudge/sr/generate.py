@@ -119,6 +119,7 @@ def generate_folder(
             f"LR inputs share file names, and each names its output folder ({listing}): "
             "rename them or generate them into separate --out folders."
         )
+    out_dir.mkdir(parents=True, exist_ok=True)  # a path problem is the caller's, not one per item
     work = GenerateWork(tuple(backend_handle(b) for b in backends), out_dir, scale, samples, seed)
     manifests: dict[str, list[dict[str, Any]]] = {}
     errors: list[tuple[str, str]] = []
