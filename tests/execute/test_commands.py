@@ -189,7 +189,6 @@ def test_bench_score_files_are_the_same(executors: dict[str, Executor], tmp_path
 
 
 def test_evolve_votes_are_the_same(executors: dict[str, Executor], inputs: Path, tmp_path: Path) -> None:
-    from srjudge.cli.evolve_vote import vote_round_with
     from srjudge.train.evolve import EvolveConfig, vote_round
 
     images = tmp_path / "sets"
@@ -203,10 +202,8 @@ def test_evolve_votes_are_the_same(executors: dict[str, Executor], inputs: Path,
     for name, executor in executors.items():
         out = tmp_path / "evolve" / name
         run_config = EvolveConfig(**{**config.__dict__, "out": str(out)})
-        if name == "local":
-            result = vote_round(run_config, 1, voter="trust")
-        else:
-            result = vote_round_with(executor, run_config, 1, voter="trust")
+        run_on = None if name == "local" else executor
+        result = vote_round(run_config, 1, voter="trust", executor=run_on)
         assert result.summary.pairs == 9
         files[name] = (out / "round-1" / "pseudo_labels.jsonl").read_bytes()
     assert files["processes:2"] == files["local"] == files["ray:workers=2"]

@@ -228,15 +228,13 @@ def vote_cmd(
     if executor == "local":
         result = vote_round(config, round_number, voter=judge, log=say)
     else:
-        from srjudge.cli.evolve_vote import vote_round_with
-
         with _executor(executor) as pool, _progress_task("voting") as update:
-            result = vote_round_with(
-                pool,
+            result = vote_round(
                 config,
                 round_number,
                 voter=judge,
                 log=say,
+                executor=pool,
                 progress=lambda done, total: update(done, total),
             )
     s = result.summary

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from srjudge.errors import SpecError, SrjudgeError
+from srjudge.execute import Executor
 from srjudge.train.common import LoraSettings, config_to_dict
 from srjudge.train.grpo import GRPOSettings
 from srjudge.train.pseudo_labels import (
@@ -460,11 +461,15 @@ def vote_round(
     voter: str | None = None,
     tasks: Sequence[Any] | None = None,
     log: Log | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VoteResult:
     """The offline stage of round ``r``: vote every pair into ``OUT/round-r/pseudo_labels.jsonl`` (resumes).
 
     ``voter`` defaults to :func:`default_voter`. Also writes ``OUT/round-r/evolve.yaml``.
-    Single-process only (refused under ``WORLD_SIZE > 1``).
+    Single-process only (refused under ``WORLD_SIZE > 1``). ``executor`` spreads the pairs over worker
+    processes or a Ray cluster (the voter built once per worker): the same file as in this process; a
+    pair whose work failed is left out (voted on a re-run) and reported.
     """
     from srjudge.train.common import save_config_yaml
     from srjudge.train.pseudo_labels import pairs_from_folder
@@ -488,11 +493,24 @@ def vote_round(
     voter = voter or default_voter(config, r, out)
     rdir.mkdir(parents=True, exist_ok=True)
     save_config_yaml(config, rdir / CONFIG_NAME)
-    say(f"round {r}: voting on {len(tasks)} pairs with {voter}")
-    labels, summary = _label_round(config, tasks, voter, rdir / LABELS_NAME, say)
+    failed: list[tuple[str, str]] = []
+    if executor is None:
+        say(f"round {r}: voting on {len(tasks)} pairs with {voter}")
+        labels, summary = _label_round(config, tasks, voter, rdir / LABELS_NAME, say)
+    else:
+        from srjudge.train.vote_work import label_pairs_on
+
+        where = f"{executor.spec}, {executor.workers} workers"
+        say(f"round {r}: voting on {len(tasks)} pairs with {voter} ({where})")
+        labels, summary, failed = label_pairs_on(
+            executor, tasks, voter, rdir / LABELS_NAME, min_share=config.min_share, progress=progress
+        )
+        for key, why in failed:
+            say(f"  failed: {key}: {why}")
     say(
         f"round {r}: {summary.labelled}/{summary.pairs} pairs labelled, {summary.skipped} skipped "
         f"(vote share below {config.min_share:g} or unreadable) -> {rdir / LABELS_NAME}"
+        + (f"; {len(failed)} pairs failed (voted again on a re-run)" if failed else "")
     )
     return VoteResult(
         round=r, voter=voter, path=str(rdir / LABELS_NAME), labels=tuple(labels), summary=summary
