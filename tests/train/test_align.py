@@ -33,6 +33,7 @@ from srjudge.train.align import (
     AlignConfig,
     AlignState,
     align,
+    best_samples,
     consistency_penalty,
     diffusion_dpo_loss,
     gaussian_kl_same_std,
@@ -100,6 +101,23 @@ def test_preference_pairs_best_against_the_worst_with_a_gap() -> None:
     assert preference_pairs(rewards, min_gap=1.0, per_group=2) == [(0, 1, 0), (0, 1, 2), (1, 1, 3)]
     assert preference_pairs(rewards, min_gap=25.0, per_group=3) == [(0, 1, 0)]
     assert preference_pairs(np.array([[np.nan, 3.0]]), min_gap=0.0, per_group=1) == []
+
+
+def test_best_samples_keep_the_best_above_the_mean_where_the_group_disagrees() -> None:
+    rewards = np.array(
+        [
+            [10.0, 50.0, 30.0, 49.0],  # mean 34.75: 50 and 49 kept
+            [60.0, 60.0, 60.0, 20.0],  # mean 50: the top two of the tied 60s (lowest index first)
+            [40.0, 41.0, 39.0, 40.0],  # gap 2 < min_gap: no signal, nothing kept
+            [np.nan, 90.0, 10.0, np.nan],  # abstentions never kept; mean of the finite ones
+        ]
+    )
+    assert best_samples(rewards, min_gap=5.0, keep=2) == [(0, 1), (0, 3), (1, 0), (1, 1), (3, 1)]
+    assert best_samples(rewards, min_gap=5.0, keep=1) == [(0, 1), (1, 0), (3, 1)]
+    # min_gap 0: group 2 counts too, and only its 41 is above its mean of 40
+    assert (2, 1) in best_samples(rewards, min_gap=0.0, keep=3)
+    assert [k for k in best_samples(rewards, min_gap=0.0, keep=3) if k[0] == 2] == [(2, 1)]
+    assert best_samples(np.array([[np.nan, 3.0]]), min_gap=0.0, keep=2) == []
 
 
 def test_dpo_loss_is_log2_at_the_reference_and_rewards_the_preferred_sample() -> None:
@@ -185,7 +203,7 @@ def test_sample_chains_reproduce_the_backend_samples_and_their_logprobs(tiny_fol
     torch.testing.assert_close(chains.logp[k], gaussian_logprob(chains.latents[k + 1], mean, std))
 
 
-@pytest.mark.parametrize("method", ["dpo", "grpo"])
+@pytest.mark.parametrize("method", ["dpo", "grpo", "raft"])
 def test_align_keeps_the_reference_frozen_changes_the_policy_and_resumes_exactly(
     tiny_folder: Path, method: str
 ) -> None:

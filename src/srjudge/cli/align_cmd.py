@@ -24,7 +24,12 @@ def align_cmd(
         ),
     ] = None,
     method: Annotated[
-        str | None, typer.Option("--method", help="grpo (policy gradient on the chain) or dpo.")
+        str | None,
+        typer.Option(
+            "--method",
+            help="grpo (policy gradient on the chain), dpo (Diffusion-DPO pairs) or raft "
+            "(fine-tune on the best-rewarded samples).",
+        ),
     ] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Run folder: log, resume state, model/, evaluation.")
@@ -67,7 +72,7 @@ def align_cmd(
     log_file = out_dir / "align.log"
 
     def say(message: str) -> None:
-        err.print(message, highlight=False)
+        err.print(message, highlight=False, markup=False)
         with log_file.open("a", encoding="utf-8") as fh:
             fh.write(message + "\n")
 

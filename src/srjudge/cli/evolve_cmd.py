@@ -163,7 +163,7 @@ def evolve_cmd(
     if write_config is not None:
         _write_config(config, write_config)
         return
-    summary = run_evolve(config, log=lambda msg: err.print(msg, highlight=False))
+    summary = run_evolve(config, log=lambda msg: err.print(msg, highlight=False, markup=False))
     out.print(f"evolved model: {summary.final_model}")
     out.print(f"log: {Path(summary.out) / 'evolve_log.jsonl'}")
     for result in summary.rounds:
@@ -224,7 +224,7 @@ def vote_cmd(
         seed=seed,
         grpo__device=device,
     )
-    say = lambda msg: err.print(msg, highlight=False)  # noqa: E731
+    say = lambda msg: err.print(msg, highlight=False, markup=False)  # noqa: E731
     if executor == "local":
         result = vote_round(config, round_number, voter=judge, log=say)
     else:
@@ -291,7 +291,7 @@ def train_cmd(
         out_dir=out_dir,
         round_number=round_number,
         from_model=from_model,
-        log=lambda msg: err.print(msg, highlight=False),
+        log=lambda msg: err.print(msg, highlight=False, markup=False),
     )
     if result is not None:  # process 0 only
         out.print(f"model: {result.model}")

@@ -6,7 +6,7 @@ The loop, round after round (online: each round samples from the current model):
     candidates --judge.score_many(group, lr=LR) - consistency penalty--> rewards
     rewards --dpo: (preferred, rejected) pairs | grpo: group-normalised advantages--> update the UNet
 
-Methods (both on the same rounds of samples):
+Methods (all on the same rounds of samples):
 
 * ``dpo``: Diffusion-DPO (Wallace et al. 2023). Pairs per LR: the best-rewarded sample against the
   worst ones, when their reward gap is at least ``min_gap``. The loss, for one shared timestep and
@@ -21,6 +21,13 @@ Methods (both on the same rounds of samples):
   is the policy. Advantages are the rewards normalised within the N samples of one LR; the loss is
   PPO's clipped ratio on ``timesteps_per_sample`` random steps of each chain, plus ``kl`` times the
   exact per-step KL to the frozen reference, ``||mu_θ - mu_ref||^2 / (2 std^2)`` (pixel mean).
+
+* ``raft``: reward-ranked fine-tuning (RAFT, Dong et al. 2023; best-of-N distillation). In each
+  group whose best and worst rewards differ by at least ``min_gap``, the ``keep`` best samples above
+  the group mean become denoising targets (the plain diffusion loss, ``||target - prediction||^2``),
+  so the model moves toward its own best-of-N outputs without a gradient through the judge, plus
+  ``anchor`` times ``||prediction_θ - prediction_ref||^2`` on noised samples of every group (those
+  without a signal included), which holds the model to the frozen reference where the judge says nothing.
 
 Guards against reward hacking: the reference model stays frozen (DPO's anchor, GRPO's KL); an
 LR-consistency penalty (:func:`consistency_penalty`) is part of every reward; each round logs the
@@ -61,11 +68,11 @@ if TYPE_CHECKING:
 
     from srjudge.judges.base import Judge
 
-METHODS = ("dpo", "grpo")
-DEFAULT_LR = {"grpo": 4e-4, "dpo": 1e-4}
+METHODS = ("dpo", "grpo", "raft")
+DEFAULT_LR = {"grpo": 4e-4, "dpo": 1e-4, "raft": 1e-4}
 """Learning rates measured on the testbed model: GRPO at 1e-3 collapsed in 2 rounds (LR-PSNR 21 ->
 15 dB); DPO at 4e-4 drifted (loss far above log 2, LR-PSNR down 4 dB)."""
-DEFAULT_EPOCHS = {"grpo": 1, "dpo": 4}
+DEFAULT_EPOCHS = {"grpo": 1, "dpo": 4, "raft": 2}
 """DPO's updates are cheap next to sampling (one denoising step per pair), so it reuses pairs more."""
 
 
@@ -89,11 +96,16 @@ class AlignConfig:
     grad_clip: float = 1.0
     batch_size: int = 32
     epochs: int | None = None
-    """Passes over each round's samples (GRPO) or pairs (DPO); None: :data:`DEFAULT_EPOCHS`."""
+    """Passes over a round's samples (GRPO), pairs (DPO) or kept samples (RAFT); None: the default."""
+    # dpo and raft
+    min_gap: float = 10.0
+    """DPO: the least reward gap of a pair; RAFT: of a group's best and worst samples."""
     # dpo
     beta: float = 2000.0
-    min_gap: float = 10.0
     pairs_per_group: int = 2
+    # raft
+    keep: int = 2
+    anchor: float = 1.0
     # grpo
     clip: float = 0.2
     kl: float = 0.05
@@ -132,6 +144,8 @@ class AlignConfig:
             raise SpecError(f"align: consistency_weight must be >= 0, got {self.consistency_weight!r}.")
         if not self.severities or any(s not in (0, 1, 2, 3) for s in self.severities):
             raise SpecError(f"align: severities must list testbed levels 0..3, got {self.severities!r}.")
+        if self.keep < 1 or self.anchor < 0:
+            raise SpecError(f"align: keep must be >= 1 and anchor >= 0; got {self.keep!r}, {self.anchor!r}.")
         if self.train_copies < 1:
             raise SpecError(f"align: train_copies must be >= 1, got {self.train_copies!r}.")
 
@@ -194,6 +208,23 @@ def preference_pairs(rewards: np.ndarray, *, min_gap: float, per_group: int) -> 
         losers = [i for i in reversed(order[1:]) if r[g, best] - r[g, i] >= min_gap][:per_group]
         pairs.extend((g, best, i) for i in losers)
     return pairs
+
+
+def best_samples(rewards: np.ndarray, *, min_gap: float, keep: int) -> list[tuple[int, int]]:
+    """(group, sample) of the ``keep`` best samples above the group mean, in each group whose best and
+    worst finite rewards differ by at least ``min_gap`` (RAFT's targets). NaN rewards are never kept."""
+    kept: list[tuple[int, int]] = []
+    r = np.asarray(rewards, dtype=np.float64)
+    for g in range(r.shape[0]):
+        valid = [int(i) for i in np.flatnonzero(np.isfinite(r[g]))]
+        if len(valid) < 2:
+            continue
+        order = sorted(valid, key=lambda i: (-r[g, i], i))
+        if r[g, order[0]] - r[g, order[-1]] < min_gap:
+            continue
+        mean = float(r[g, valid].mean())
+        kept.extend((g, i) for i in order[:keep] if r[g, i] > mean)
+    return kept
 
 
 def diffusion_dpo_loss(
@@ -524,6 +555,75 @@ def _grpo_update(
     return {**{k: float(np.mean(v)) for k, v in stats.items()}, "updates": updates}
 
 
+def _noised(
+    scheduler: Any, sched: Mapping[str, Any], clean: torch.Tensor, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clean samples noised at random training timesteps: (noisy, timesteps, the model's target)."""
+    import torch
+
+    b = clean.shape[0]
+    t = torch.randint(0, int(sched.get("num_train_timesteps", 1000)), (b,), generator=gen)
+    noise = torch.randn(clean.shape, generator=gen)
+    noisy = scheduler.add_noise(clean, noise, t)
+    target = noise if sched.get("prediction_type") == "epsilon" else scheduler.get_velocity(clean, noise, t)
+    return noisy, t, target
+
+
+def _raft_update(
+    policy: Any,
+    reference: Any,
+    optimizer: Any,
+    sched: Mapping[str, Any],
+    data: RoundSamples,
+    config: AlignConfig,
+    round_index: int,
+) -> dict[str, float]:
+    import torch
+    from diffusers import DDPMScheduler
+
+    kept = best_samples(data.rewards, min_gap=config.min_gap, keep=config.keep)
+    if not kept:
+        return {"loss": math.nan, "fit": math.nan, "drift": math.nan, "kept": 0, "updates": 0}
+    device = next(policy.parameters()).device
+    scheduler: Any = DDPMScheduler(**dict(sched))
+    n = config.samples
+    x0 = data.chains.latents[-1]
+    gen = torch.Generator(device="cpu").manual_seed(_mixed_seed(config.seed, round_index, "raft"))
+    rng = np.random.default_rng(_mixed_seed(config.seed, round_index, "raft-order"))
+    targets = np.asarray([g * n + i for g, i in kept])
+    stats: dict[str, list[float]] = {"loss": [], "fit": [], "drift": []}
+    updates = 0
+    policy.train()
+    for _ in range(config.passes):
+        order = rng.permutation(targets)
+        for start in range(0, len(order), config.batch_size):
+            rows = torch.as_tensor(order[start : start + config.batch_size], dtype=torch.long)
+            noisy, t, target = _noised(scheduler, sched, x0[rows], gen)
+            pred = policy(torch.cat([noisy, data.cond[rows]], dim=1).to(device), t.to(device)).sample
+            fit = ((pred - target.to(device)) ** 2).mean()
+            loss = fit
+            drift = torch.zeros(())
+            if config.anchor > 0:
+                others = torch.as_tensor(rng.choice(x0.shape[0], size=len(rows), replace=False))
+                noisy_a, t_a, _ = _noised(scheduler, sched, x0[others], gen)
+                inputs = torch.cat([noisy_a, data.cond[others]], dim=1).to(device)
+                pred_a = policy(inputs, t_a.to(device)).sample
+                with torch.no_grad():
+                    ref_a = reference(inputs, t_a.to(device)).sample
+                drift = ((pred_a - ref_a) ** 2).mean()
+                loss = fit + config.anchor * drift
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
+            optimizer.step()
+            updates += 1
+            for key, value in (("loss", loss), ("fit", fit), ("drift", drift)):
+                stats[key].append(float(value.detach()))
+    policy.eval()
+    return {**{k: float(np.mean(v)) for k, v in stats.items()}, "kept": len(kept), "updates": updates}
+
+
 def _dpo_update(
     policy: Any,
     reference: Any,
@@ -558,7 +658,7 @@ def _dpo_update(
             t = torch.randint(0, int(sched.get("num_train_timesteps", 1000)), (b,), generator=gen)
             noise = torch.randn((b, *x0.shape[1:]), generator=gen)
             clean = torch.cat([x0[w], x0[lo]])
-            tt = torch.cat([t, t])
+            tt = torch.cat([t, t])  # the pair shares its timestep and noise
             eps = torch.cat([noise, noise])
             noisy = scheduler.add_noise(clean, eps, tt)
             target = (
@@ -626,7 +726,7 @@ def align(
             optimizer.load_state_dict(dict(state.optimizer))
             logs = list(state.logs)
             start = state.round
-        update = _dpo_update if config.method == "dpo" else _grpo_update
+        update = {"dpo": _dpo_update, "grpo": _grpo_update, "raft": _raft_update}[config.method]
         t_wall, t_cpu = time.perf_counter(), time.process_time()
         for r in range(start, config.rounds):
             t0 = time.perf_counter()

@@ -186,11 +186,12 @@ def run_alignment(
     def progress(row: Mapping[str, Any]) -> None:
         with log_path.open("a", encoding="utf-8") as fh:
             fh.write(_log_line(row))
-        extra = (
-            f"pairs {row.get('pairs')} acc {row.get('implicit_accuracy', float('nan')):.2f}"
-            if config.method == "dpo"
-            else f"kl {row.get('kl', 0.0):.4f} clip {row.get('clip_fraction', 0.0):.2f}"
-        )
+        extra = {
+            "dpo": f"pairs {row.get('pairs')} acc {row.get('implicit_accuracy', float('nan')):.2f}",
+            "grpo": f"kl {row.get('kl', 0.0):.4f} clip {row.get('clip_fraction', 0.0):.2f}",
+            "raft": f"kept {row.get('kept')} fit {row.get('fit', float('nan')):.4f} "
+            f"drift {row.get('drift', float('nan')):.5f}",
+        }[config.method]
         say(
             f"[align] round {row['round']}/{config.rounds} reward {row['reward']:.2f} "
             f"judge {row['judge_score']:.2f} lr-psnr {row['lr_psnr']:.2f} dB spread {row['spread']:.4f} "
