@@ -8,7 +8,7 @@ trust): per severity, the raw samples' wrong-symbol rate (target at severe: from
 LR-PSNR (at most 0.5 dB worse), diversity (at least half kept) and each judge's top-1 (readout at
 least the base oracle, 0.898 at severe).
 
-Run: .venv/bin/python benchmarks/bench_align.py --out DIR [--config align.yaml] [--method grpo|dpo]
+Run: .venv/bin/python benchmarks/bench_align.py --out DIR [--config align.yaml] [--method raft|grpo|dpo]
 A second run on the same --out resumes the alignment and reuses the comparison's candidates.
 """
 
@@ -31,7 +31,7 @@ def main() -> None:
         "--out", type=Path, required=True, help="work folder (alignment run, testbed, comparison)"
     )
     parser.add_argument("--config", type=Path, default=None, help="AlignConfig YAML (default: the defaults)")
-    parser.add_argument("--method", default=None, help="override the config's method (grpo or dpo)")
+    parser.add_argument("--method", default=None, help="override the config's method (raft, grpo or dpo)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="only the first N test items (smoke runs)")
     parser.add_argument("--skip-compare", action="store_true")

@@ -27,8 +27,8 @@ def align_cmd(
         str | None,
         typer.Option(
             "--method",
-            help="grpo (policy gradient on the chain), dpo (Diffusion-DPO pairs) or raft "
-            "(fine-tune on the best-rewarded samples).",
+            help="raft (default: fine-tune on the best-rewarded samples), grpo (policy gradient on "
+            "the chain) or dpo (Diffusion-DPO pairs against the frozen base).",
         ),
     ] = None,
     out_dir: Annotated[
