@@ -9,6 +9,7 @@ the real ``readout:classifier`` judge with its bundled reader. Whether alignment
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -329,3 +330,28 @@ def test_compare_groups_pairs_the_same_inputs() -> None:
         truth=truth, before_labels=base.labels, after_labels=aligned.labels,
     )  # fmt: skip
     assert fig.shape[2] == 3 and fig.shape[0] == 18 + 4 * (32 * 3 + 4)  # header + 4 rows
+
+
+def test_align_command_runs_raft_on_the_bundled_model_and_saves_a_backend(tmp_path: Path) -> None:
+    """`srjudge align` with the default method (raft) on the bundled testbed model, offline."""
+    from typer.testing import CliRunner
+
+    import srjudge.cli.main  # noqa: F401  (every command: with one command Typer would drop its name)
+    from srjudge.cli.common import app
+
+    config = tmp_path / "align.yaml"
+    config.write_text(
+        "rounds: 1\nprompts_per_round: 2\nsamples: 3\nsample_steps: 3\ntimesteps_per_sample: 1\n"
+        "severities: [3]\ntrain_copies: 1\nmin_gap: 0.0\nbatch_size: 4\n"
+    )
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["align", "--config", str(config), "--out", str(out), "--eval-count", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["samples"] == 6 and "kept" in rows[0] and "drift" in rows[0]
+    assert "[align] round 1/1" in (out / "align.log").read_text()
+    backend = create_sr_backend(f"diffusion:{out / 'model'},steps=2")
+    image = backend.upscale(_prompts(1)[0], scale=4, seed=0)
+    assert image.shape == (32, 32, 3)
