@@ -4,7 +4,7 @@ The loop, round after round (online: each round samples from the current model):
 
     LR prompts --sample N per LR (DDIM, eta=1, the chain kept)--> candidates
     candidates --judge.score_many(group, lr=LR) - consistency penalty--> rewards
-    rewards --dpo: (preferred, rejected) pairs | grpo: group-normalised advantages--> update the UNet
+    rewards --raft: best samples | dpo: (preferred, rejected) pairs | grpo: advantages--> update the UNet
 
 Methods (all on the same rounds of samples):
 
@@ -29,10 +29,10 @@ Methods (all on the same rounds of samples):
   ``anchor`` times ``||prediction_θ - prediction_ref||^2`` on noised samples of every group (those
   without a signal included), which holds the model to the frozen reference where the judge says nothing.
 
-Guards against reward hacking: the reference model stays frozen (DPO's anchor, GRPO's KL); an
-LR-consistency penalty (:func:`consistency_penalty`) is part of every reward; each round logs the
-samples' LR-PSNR and their per-LR pixel spread, so drift and collapse show in the log; evaluation
-(:mod:`srjudge.testbed.alignment`) always uses another reader than the reward (the testbed's referee).
+Guards against reward hacking: the reference model stays frozen (RAFT's anchor, DPO's reference,
+GRPO's KL); an LR-consistency penalty (:func:`consistency_penalty`) is part of every reward; each
+round logs the samples' LR-PSNR and their per-LR pixel spread, so drift and collapse show in the log;
+evaluation (:mod:`srjudge.testbed.alignment`) always uses another reader than the reward (the referee).
 
 Pure arrays in (LR prompts), the trained UNet out; the command (:mod:`srjudge.cli.align_cmd`) and
 the records (:func:`run_alignment`) live below. Determinism: round ``r`` draws its prompts, sample
