@@ -80,8 +80,9 @@ def label_pairs_on(
     """Vote the pairs not yet in ``path`` on ``executor``; returns the labels in pair order, the summary
     and the (pair key, reason) of each pair whose work failed: left out of the file, voted on a re-run."""
     from srjudge.jsonl import open_for_append
-    from srjudge.train.pseudo_labels import read_pseudo_labels
+    from srjudge.train.pseudo_labels import check_min_share, read_pseudo_labels
 
+    check_min_share(min_share)
     judge = _voter(voter)
     fingerprint = next(executor.map(FingerprintWork(judge, min_share), [None])).unwrap()
     done = {p.key for p in read_pseudo_labels(path, fingerprint)} if path.is_file() else set()
