@@ -549,12 +549,22 @@ def _grpo_update(
                 stats["loss"].append(float(loss.detach()))
                 for key in ("clip_fraction", "ratio", "kl"):
                     stats[key].append(s[key])
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
-            optimizer.step()
+            _step(policy, optimizer, None, config.grad_clip)
             updates += 1
     policy.eval()
     return {**{k: float(np.mean(v)) for k, v in stats.items()}, "updates": updates}
+
+
+def _step(policy: Any, optimizer: Any, loss: torch.Tensor | None, grad_clip: float) -> None:
+    """One optimizer step: backward ``loss`` (None: the gradients are already accumulated), clip, step."""
+    import torch
+
+    if loss is not None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
+    optimizer.step()
 
 
 def _noised(
@@ -614,11 +624,7 @@ def _raft_update(
                     ref_a = reference(inputs, t_a.to(device)).sample
                 drift = ((pred_a - ref_a) ** 2).mean()
                 loss = fit + config.anchor * drift
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
-            optimizer.step()
+            _step(policy, optimizer, loss, config.grad_clip)
             updates += 1
             for key, value in (("loss", loss), ("fit", fit), ("drift", drift)):
                 stats[key].append(float(value.detach()))
@@ -674,11 +680,7 @@ def _dpo_update(
             err = ((pred - target) ** 2).flatten(1).mean(dim=1)
             ref_err = ((ref - target) ** 2).flatten(1).mean(dim=1)
             loss, s = diffusion_dpo_loss(err[:b], err[b:], ref_err[:b], ref_err[b:], config.beta)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
-            optimizer.step()
+            _step(policy, optimizer, loss, config.grad_clip)
             updates += 1
             stats["loss"].append(float(loss.detach()))
             for key in ("implicit_accuracy", "margin"):
