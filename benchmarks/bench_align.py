@@ -5,8 +5,9 @@ Stages: ``srjudge align`` with the given config (default: AlignConfig(); reward 
 no val evaluation here), timed (target, issue 17: at most 30 minutes on 2 CPU cores); then
 ``srjudge testbed compare`` (default testbed, 8 samples per LR, judges readout:classifier, lr-psnr,
 trust): per severity, the raw samples' wrong-symbol rate (target at severe: from 23 % to at most 12 %),
-LR-PSNR (at most 0.5 dB worse), diversity (at least half kept) and each judge's top-1 (readout at
-least the base oracle, 0.898 at severe).
+LR-PSNR (at most 0.5 dB worse), diversity (at least half kept), each judge's top-1 (readout at
+least the base oracle, 0.898 at severe), and the referee's wrong-symbol rate on the bicubic x4
+upsample of each LR (the reference: an output that invents nothing).
 
 Run: .venv/bin/python benchmarks/bench_align.py --out DIR [--config align.yaml] [--method raft|grpo|dpo]
 A second run on the same --out resumes the alignment and reuses the comparison's candidates.
@@ -82,6 +83,7 @@ def main() -> None:
         "spread",
         "distinct",
         "oracle",
+        "bicubic_wrong",
         *(f"top1:{j}" for j in JUDGES.split(",")),
     )
     print(markdown_table(result.rows, keep))

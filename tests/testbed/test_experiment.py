@@ -315,9 +315,12 @@ def test_compare_base_and_aligned_models_end_to_end(tmp_path: Path) -> None:
         "distinct",
         "oracle",
         "top1:readout:classifier",
+        "bicubic_wrong",
     ):
         row = rows[("all", measure)]
         assert row["n"] == 4 and row["delta"] == pytest.approx(row["aligned"] - row["base"], abs=2e-6)
+    reference = rows[("all", "bicubic_wrong")]  # of the LR inputs, not of a model: the same for both
+    assert reference["base"] == reference["aligned"] and reference["delta"] == 0.0
     # the random tiny model draws noise: the referee reads nearly nothing right, the trained one does
     assert rows[("all", "wrong")]["aligned"] >= rows[("all", "wrong")]["base"]
     assert load_image(out / "samples.png").shape[1] > 5 * 32

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from srjudge.errors import SpecError, SrjudgeError
+from srjudge.readers.base import Reader, Reading
 from srjudge.sr.base import create_sr_backend
 from srjudge.sr.conditional_diffusion import (
     UNetSettings,
@@ -29,7 +30,7 @@ from srjudge.sr.conditional_diffusion import (
     save_checkpoint,
     scheduler_config,
 )
-from srjudge.testbed.alignment import compare_groups, sample_groups, samples_figure
+from srjudge.testbed.alignment import bicubic_wrong, compare_groups, sample_groups, samples_figure
 from srjudge.train.align import (
     AlignConfig,
     AlignState,
@@ -330,6 +331,29 @@ def test_compare_groups_pairs_the_same_inputs() -> None:
         truth=truth, before_labels=base.labels, after_labels=aligned.labels,
     )  # fmt: skip
     assert fig.shape[2] == 3 and fig.shape[0] == 18 + 4 * (32 * 3 + 4)  # header + 4 rows
+
+
+class _InkReader(Reader):
+    """Reads 'A' on dark images and 'B' on light ones; records the sizes it was given."""
+
+    spec, config = "ink", {}
+
+    def __init__(self) -> None:
+        self.sizes: list[tuple[int, ...]] = []
+
+    def read(self, images: Any) -> list[Reading]:
+        self.sizes += [im.shape for im in images]
+        return [Reading("A" if float(im.mean()) < 0.5 else "B", 0.9) for im in images]
+
+
+def test_bicubic_wrong_reads_the_plain_upsample_of_each_lr() -> None:
+    lrs = np.stack([np.full((8, 8, 3), v, np.float32) for v in (0.2, 0.8, 0.8)])
+    reader = _InkReader()
+    wrong = bicubic_wrong(reader, lrs, (32, 32), ["A", "A", "B"])
+    assert wrong.tolist() == [0.0, 1.0, 0.0]
+    assert reader.sizes == [(32, 32, 3)] * 3
+    with pytest.raises(SpecError, match="3 LR inputs but 2"):
+        bicubic_wrong(reader, lrs, (32, 32), ["A", "B"])
 
 
 def test_align_command_runs_raft_on_the_bundled_model_and_saves_a_backend(tmp_path: Path) -> None:

@@ -10,7 +10,10 @@ inputs (the same resamples for both models, so the paired difference has its own
 * ``hallucinated``: samples read confidently (>= threshold) as another symbol (the testbed's measure);
 * ``lr_psnr``: PSNR (dB) of the sample downscaled x1/4 (MATLAB bicubic) against the LR input;
 * ``spread``: per-LR pixel standard deviation across the samples, averaged (diversity);
-* ``distinct``: the number of different referee readings among one LR's samples (diversity of content).
+* ``distinct``: the number of different referee readings among one LR's samples (diversity of content);
+* ``bicubic_wrong`` (a reference, the same for both models): the referee does not read the true symbol
+  in the LR upsampled bicubic x4, an output that invents nothing. Raw samples below it read the LR
+  better than the referee reads its plain upsampling.
 
 The reward judge never grades: the referee is a separate network and the readout judge's
 ``classifier`` is not used here.
@@ -21,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +32,9 @@ from srjudge.bench.bootstrap import Estimate, boot_indices, estimate
 from srjudge.errors import SpecError
 from srjudge.images.resize import imresize
 from srjudge.testbed.measures import severity_name
+
+if TYPE_CHECKING:
+    from srjudge.readers.base import Reader
 
 MEASURES = ("wrong", "hallucinated", "lr_psnr", "spread", "distinct")
 HIGHER_IS_BETTER = {"wrong": False, "hallucinated": False, "lr_psnr": True, "spread": True, "distinct": True}
@@ -44,6 +50,17 @@ def lr_psnr(samples_gray: np.ndarray, lr_gray: np.ndarray) -> np.ndarray:
     mse = ((np.transpose(down, (2, 0, 1)) - lr_gray.astype(np.float64)) ** 2).reshape(len(lr_gray), -1)
     mse_mean = np.maximum(mse.mean(axis=1), 1e-6)
     return np.asarray(10.0 * np.log10(1.0 / mse_mean), dtype=np.float64)
+
+
+def bicubic_wrong(reader: Reader, lrs: np.ndarray, size: tuple[int, int], truth: Sequence[str]) -> np.ndarray:
+    """(G,) 1.0 where ``reader`` misreads ``truth`` in the (G, h, w, 3) LRs upsampled bicubic to ``size``.
+
+    The wrong-symbol rate of an SR output that invents nothing: the reference for a model's raw samples."""
+    if len(lrs) != len(truth):
+        raise SpecError(f"bicubic_wrong: {len(lrs)} LR inputs but {len(truth)} true symbols")
+    up = [np.clip(imresize(np.asarray(lr, np.float64), output_shape=size), 0.0, 1.0) for lr in lrs]
+    readings = reader.read(up)
+    return np.asarray([float(r.label != t) for r, t in zip(readings, truth, strict=True)], np.float64)
 
 
 def pixel_spread(groups: np.ndarray) -> np.ndarray:

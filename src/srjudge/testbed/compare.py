@@ -4,7 +4,8 @@ Runs the experiment (:func:`srjudge.testbed.experiment.run_experiment`, cached a
 model into ``OUT/base`` and ``OUT/aligned`` with that model as the only backend (the paper's setting:
 candidates = its N samples), then measures, per severity and with paired bootstrap intervals
 (:mod:`srjudge.testbed.alignment`): the raw samples' wrong-symbol and hallucination rates, their
-LR-PSNR and diversity, the oracle, and each judge's top-1 accuracy. Writes ``compare.md/.json/.csv``,
+LR-PSNR and diversity, the oracle, each judge's top-1 accuracy, and the wrong-symbol rate of the
+bicubic x4 upsample (the reference: an output that invents nothing). Writes ``compare.md/.json/.csv``,
 ``samples.png`` (the same inputs' samples before and after) and ``index.html``.
 """
 
@@ -25,6 +26,7 @@ from srjudge.images.io import load_image, save_png
 from srjudge.testbed.alignment import (
     ComparisonRow,
     SampleGroups,
+    bicubic_wrong,
     compare_groups,
     markdown_table,
     sample_groups,
@@ -107,6 +109,7 @@ def compare_models(
     executor: Executor | None = None,
 ) -> ModelComparison:
     """Run the testbed with each model as the only backend and compare them (see the module docstring)."""
+    from srjudge.readers import create_reader
     from srjudge.testbed.experiment import run_experiment
     from srjudge.testbed.report import write_outputs
 
@@ -120,7 +123,8 @@ def compare_models(
         write_outputs(results[name], out / name)
     (gb, img_b, lrs), (ga, img_a, _) = _groups(results["base"]), _groups(results["aligned"])
     ran = [j.spec for j in results["base"].judges if j.status == "ok"]
-    extra = {"oracle": (_oracle(gb), _oracle(ga))}
+    reference = bicubic_wrong(create_reader(config.referee), lrs, img_b.shape[2:4], gb.truth)
+    extra = {"oracle": (_oracle(gb), _oracle(ga)), "bicubic_wrong": (reference, reference)}
     extra.update(
         {f"top1:{s}": (_pick_correct(results["base"], s), _pick_correct(results["aligned"], s)) for s in ran}
     )

@@ -37,6 +37,7 @@ from srjudge.spec import parse_spec
 from srjudge.testbed.alignment import (
     ComparisonRow,
     SampleGroups,
+    bicubic_wrong,
     compare_groups,
     markdown_table,
     sample_groups,
@@ -294,7 +295,8 @@ def evaluate_before_after(
         )
         seconds = time.perf_counter() - t0
         say(f"[eval] {name}: {len(flat)} samples of {g} {settings.split} inputs ({seconds:.0f}s)")
-    rows = compare_groups(groups["base"], groups["aligned"])
+    reference = bicubic_wrong(reader, data.lr, images["base"].shape[2:4], data.labels)
+    rows = compare_groups(groups["base"], groups["aligned"], extra={"bicubic_wrong": (reference, reference)})
     payload = {
         "split": settings.split,
         "items": len(data),
