@@ -166,7 +166,7 @@ def compare_cmd(
     ] = Path("srjudge-out/testbed-compare"),
     executor: Annotated[str, EXECUTOR] = "local",
 ) -> None:
-    """Base vs aligned SR model: raw-sample hallucination, LR-PSNR, diversity, each judge's top-1."""
+    """Base vs aligned SR model: raw-sample hallucination (bicubic: reference), LR-PSNR, diversity, top-1."""
     from srjudge.spec import iter_specs
     from srjudge.testbed.alignment import markdown_table
     from srjudge.testbed.compare import compare_models
