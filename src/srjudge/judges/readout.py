@@ -34,9 +34,9 @@ import numpy as np
 
 from srjudge.errors import SpecError, SrjudgeError
 from srjudge.images.checks import check_lr_scale
-from srjudge.images.resize import imresize
 from srjudge.judges.base import CandidateSetJudge, Judge, Verdict
 from srjudge.judges.registry import register_judge
+from srjudge.metrics.noref import upsample_lr
 from srjudge.readers.base import CLASSES, Reader, Reading, create_reader
 from srjudge.spec import Spec
 
@@ -89,11 +89,6 @@ def readout_scores(
         scores = agree_c.copy()
     scores = np.where(read, np.clip(scores, 0.0, 1.0), np.nan)
     return ReadoutScores(scores=scores, agree_consensus=agree_c, agree_lr=agree_lr, consensus=consensus)
-
-
-def upsample_lr(lr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The LR input upsampled to the candidates' size with MATLAB bicubic, clipped to [0, 1]."""
-    return np.clip(imresize(lr, output_shape=shape), 0.0, 1.0)
 
 
 def _describe(reading: Reading) -> str:

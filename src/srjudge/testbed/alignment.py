@@ -31,6 +31,7 @@ import numpy as np
 from srjudge.bench.bootstrap import Estimate, boot_indices, estimate
 from srjudge.errors import SpecError
 from srjudge.images.resize import imresize
+from srjudge.metrics.noref import upsample_lr
 from srjudge.testbed.measures import severity_name
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def bicubic_wrong(reader: Reader, lrs: np.ndarray, size: tuple[int, int], truth:
     The wrong-symbol rate of an SR output that invents nothing: the reference for a model's raw samples."""
     if len(lrs) != len(truth):
         raise SpecError(f"bicubic_wrong: {len(lrs)} LR inputs but {len(truth)} true symbols")
-    up = [np.clip(imresize(np.asarray(lr, np.float64), output_shape=size), 0.0, 1.0) for lr in lrs]
+    up = [upsample_lr(np.asarray(lr, np.float64), size) for lr in lrs]
     readings = reader.read(up)
     return np.asarray([float(r.label != t) for r, t in zip(readings, truth, strict=True)], np.float64)
 

@@ -278,7 +278,7 @@ def evaluate(
     does) per severity (overall and per face), and scikit-learn digits upsampled x4 (top-1 over the
     36 classes, and restricted to the digits); ``unread`` is the fraction read as nothing.
     """
-    from srjudge.judges.readout import upsample_lr
+    from srjudge.metrics.noref import upsample_lr
     from srjudge.testbed import SEVERITIES, TestbedConfig, digits_lr, glyph_arrays
 
     testbed = TestbedConfig(seed=testbed_seed, val_copies=copies, test_copies=copies)
